@@ -1,0 +1,3 @@
+from qlora_check.cli import main
+
+main()

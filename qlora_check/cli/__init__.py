@@ -1,0 +1,24 @@
+"""The Typer app. The only place that prints or exits; every command wires one core function."""
+
+from __future__ import annotations
+
+import typer
+
+from qlora_check.cli import plan as plan_command
+from qlora_check.cli import run as run_command
+from qlora_check.cli import schema as schema_command
+
+app = typer.Typer(
+    name="qlora-check",
+    help="Real, tiny fine-tuning runs that tell which LoRA/QLoRA setups work on this machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("run")(run_command.run)
+app.command("plan")(plan_command.plan)
+app.command("schema")(schema_command.schema)
+
+
+def main() -> None:
+    app()

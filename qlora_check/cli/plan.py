@@ -1,0 +1,43 @@
+"""`qlora-check plan MATRIX`: which cells a matrix expands to, and what would happen to each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from qlora_check.capabilities import HostCapabilities
+from qlora_check.cli.common import console, user_errors
+from qlora_check.execution.plan import RUN, plan_matrix
+from qlora_check.matrix.loader import load_matrix
+
+PLANNED_STYLE = {RUN: "green", "n/a": "dim", "skip": "yellow"}
+
+
+@user_errors
+def plan(
+    matrix: Annotated[Path, typer.Argument(help="matrix YAML file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON for machines")] = False,
+) -> None:
+    """Show the cells MATRIX expands to (run / n/a / skip, and why) without running anything."""
+    loaded = load_matrix(matrix)
+    planned = plan_matrix(loaded, HostCapabilities.detect())
+    if as_json:
+        document = {"schema_version": 1, "matrix": loaded.name, "cells": [entry.to_dict() for entry in planned]}
+        typer.echo(json.dumps(document, indent=2))
+        return
+    table = Table(title=f"{escape(loaded.name)}: {len(planned)} cells", title_justify="left")
+    table.add_column("cell")
+    table.add_column("id", style="dim")
+    table.add_column("planned")
+    table.add_column("reason", overflow="fold")
+    for entry in planned:
+        style = PLANNED_STYLE[entry.planned]
+        table.add_row(escape(entry.cell.label), entry.cell.id, f"[{style}]{entry.planned}[/]", escape(entry.reason))
+    console.print(table)
+    counts = {kind: sum(entry.planned == kind for entry in planned) for kind in PLANNED_STYLE}
+    console.print(", ".join(f"{count} {kind}" for kind, count in counts.items()))

@@ -1,0 +1,54 @@
+"""`qlora-check run MATRIX`: every cell as a real tiny fine-tuning job in its own process."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from qlora_check.cli.common import console, status_text, user_errors
+from qlora_check.cli.progress import RunProgress, summary_table
+from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.results.models import Status
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@user_errors
+def run(
+    matrix: Annotated[Path, typer.Argument(help="matrix YAML file")],
+    out: Annotated[Path | None, typer.Option(help="run directory (default: ROOT/runs/<UTC time>-<host>)")] = None,
+    root: Annotated[Path, typer.Option(help="reports root; ROOT/latest points at the newest run")] = Path(
+        "reports"
+    ),
+    timeout: Annotated[float | None, typer.Option(help="seconds per cell (default: the matrix's setting)")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="cells in parallel (default: one per core)")] = None,
+) -> None:
+    """Run every cell of MATRIX, isolated, and write a run directory.
+
+    Exit code: 0 when nothing failed (pass, skip, n/a), 1 when any cell failed, 2 for bad input,
+    130 when interrupted.
+    """
+    if timeout is not None and timeout <= 0:
+        raise typer.BadParameter("must be above 0", param_hint="--timeout")
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    options = RunOptions(matrix_path=matrix, out=out, root=root, timeout=timeout, jobs=jobs, command=tuple(sys.argv))
+    try:
+        with RunProgress(console) as progress:
+            outcome = run_matrix(options, progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    results = list(outcome.results.values())
+    console.print(summary_table(results))
+    counts = ", ".join(f"{status_text(s)} {n}" for s, n in outcome.counts.items() if n)
+    console.print(f"{counts}\nrun directory: {escape(str(outcome.run_dir))}")
+    if outcome.interrupted:
+        console.print(f"{status_text(Status.INTERRUPTED)}: the run was interrupted; cells left are not recorded")
+    raise typer.Exit(outcome.exit_code)

@@ -1,0 +1,94 @@
+"""The worker: runs one cell inside its own process and writes the result to the path it was given.
+
+Protocol (asv/pyperf style): the parent writes a spec JSON file and starts
+``python -m qlora_check.execution.worker SPEC``; the worker writes ``result_path`` atomically and
+never uses stdout for results, so stray prints from libraries cannot corrupt them (stdout and
+stderr go to the cell's log file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+TRACEBACK_TAIL_LINES = 40
+
+
+def _now() -> str:
+    from qlora_check.results.store import utc_now
+
+    return utc_now()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or type(exc).__name__ in {"OutOfMemoryError", "OutOfResources"}
+
+
+def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the cell described by ``spec``; return its result as a dict (never raises for cell faults)."""
+    from qlora_check.capabilities import engine_for
+    from qlora_check.engines import CellContext, load_engine
+    from qlora_check.execution.faults import inject
+    from qlora_check.matrix.cell import Cell
+    from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
+
+    cell = Cell.from_values(spec["values"])
+    started_at, started = _now(), time.perf_counter()
+    base: dict[str, Any] = {"cell_id": cell.id, "label": cell.label, "values": cell.values, "started_at": started_at}
+    try:
+        inject(str(cell["inject"]))
+        engine = load_engine(engine_for(str(cell["backend"])))
+        work_dir = Path(spec["work_dir"])
+        work_dir.mkdir(parents=True, exist_ok=True)
+        context = CellContext(
+            work_dir=work_dir, learned_margin=spec["learned_margin"], max_memory_mb=spec.get("max_memory_mb")
+        )
+        output = engine.run(cell, context)
+    except BaseException as exc:  # the worker's job is to record every failure, whatever its class
+        status = Status.OOM if _is_out_of_memory(exc) else Status.ERROR
+        tail = "".join(traceback.format_exception(exc)).splitlines()[-TRACEBACK_TAIL_LINES:]
+        error = ErrorInfo(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), "\n".join(tail))
+        traceback.print_exc()
+        result = CellResult(
+            **base, status=status, reason=f"{type(exc).__name__}: {exc}"[:500], error=error,
+            timings={"total_s": time.perf_counter() - started}, ended_at=_now(),
+        )
+        return result.to_dict()
+    failed: list[CheckResult] = [check for check in output.checks if not check.passed]
+    result = CellResult(
+        **base,
+        status=Status.FAIL if failed else Status.PASS,
+        reason="; ".join(f"{check.name}: {check.detail}" for check in failed),
+        checks=output.checks,
+        losses=output.losses,
+        lrs=output.lrs,
+        memory=output.memory,
+        timings={**output.timings, "total_s": time.perf_counter() - started},
+        tokens_per_s=output.tokens_per_s,
+        engine=output.info,
+        ended_at=_now(),
+    )
+    return result.to_dict()
+
+
+def write_result(result: dict[str, Any], path: Path) -> None:
+    """Write atomically: a reader sees the whole result or none."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    result = run_spec(spec)
+    write_result(result, Path(spec["result_path"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

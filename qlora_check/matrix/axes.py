@@ -1,0 +1,158 @@
+"""The axes a matrix may name: their kinds, allowed values, aliases and defaults.
+
+This is the single vocabulary of qlora-check. Canonical names follow ``DESIGN.md``; upstream
+fsdp_qlora names are accepted as aliases and normalised here, before expansion, so that two
+spellings of one value always give the same cell id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from qlora_check.names import unknown_name_message
+
+AxisValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of a matrix.
+
+    ``choices`` is None for free-form axes (numbers, paths). ``kind`` is the Python type values are
+    coerced to. ``aliases`` map alternative spellings to canonical choices.
+    """
+
+    name: str
+    kind: type
+    default: AxisValue
+    doc: str
+    choices: tuple[str, ...] | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    minimum: float | None = None
+
+    def normalise(self, value: Any) -> AxisValue:
+        """Coerce ``value`` to this axis' canonical form; raise ValueError with a clear message."""
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError(f"{self.name} takes true or false, not {value!r}")
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{self.name} takes a whole number, not {value!r}")
+            return self._bounded(value)
+        if self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{self.name} takes a number, not {value!r}")
+            return self._bounded(float(value))
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"{self.name} takes a name, not {value!r}")
+        text = str(value).strip()
+        if self.choices is None:
+            if not text:
+                raise ValueError(f"{self.name} must not be empty")
+            return text
+        key = text.lower()
+        canonical = self.aliases.get(key, key)
+        if canonical not in self.choices:
+            raise ValueError(unknown_name_message(f"{self.name} value", value, self.choices))
+        return canonical
+
+    def _bounded(self, value: int | float) -> int | float:
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{self.name} must be at least {self.minimum:g}, not {value!r}")
+        return value
+
+
+BACKENDS = ("cpu", "cuda", "mps", "mlx")
+BNB_QUANTIZERS = ("bnb-nf4", "bnb-fp4", "bnb-int8")
+HQQ_QUANTIZERS = ("hqq-2bit", "hqq-3bit", "hqq-4bit", "hqq-8bit")
+QUANTO_QUANTIZERS = ("quanto-int2", "quanto-int4", "quanto-int8", "quanto-fp8")
+MLX_QUANTIZERS = ("mlx-2bit", "mlx-3bit", "mlx-4bit", "mlx-6bit", "mlx-8bit")
+QUANTIZERS = ("none", *BNB_QUANTIZERS, *HQQ_QUANTIZERS, *QUANTO_QUANTIZERS, *MLX_QUANTIZERS)
+UNQUANTIZED_TRAIN_TYPES = ("full", "lora", "custom_lora", "dora")
+QUANTIZED_TRAIN_TYPES = ("qlora", "custom_qlora", "qdora")
+TRAIN_TYPES = (*UNQUANTIZED_TRAIN_TYPES, *QUANTIZED_TRAIN_TYPES, "llama_pro")
+PRECISIONS = ("fp32", "fp16", "bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast")
+OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta", "adamw_8bit", "paged_adamw_8bit")
+SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
+INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill")
+
+_AXES = (
+    Axis("backend", str, "cpu", "where the cell runs", BACKENDS, {"gpu": "cuda", "metal": "mps"}),
+    Axis(
+        "quantizer",
+        str,
+        "none",
+        "how the frozen base weights are quantized",
+        QUANTIZERS,
+        {
+            "nf4": "bnb-nf4", "bnb": "bnb-nf4", "bnb_nf4": "bnb-nf4", "fp4": "bnb-fp4",
+            "bnb_fp4": "bnb-fp4", "int8": "bnb-int8", "bnb_int8": "bnb-int8", "hqq": "hqq-4bit",
+            "quanto": "quanto-int4", "mlx": "mlx-4bit", "no": "none", "null": "none",
+        },
+    ),
+    Axis(
+        "train_type",
+        str,
+        "lora",
+        "what is trained",
+        TRAIN_TYPES,
+        {"llama-pro": "llama_pro", "custom-lora": "custom_lora", "custom-qlora": "custom_qlora"},
+    ),
+    Axis(
+        "precision",
+        str,
+        "fp32",
+        "parameter and compute dtypes",
+        PRECISIONS,
+        {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "mp_fp16_autocast": "fp16_autocast",
+         "mp_bf16_autocast": "bf16_autocast", "mp_bf16_buffers_autocast": "bf16_buffers_autocast"},
+    ),
+    Axis(
+        "optimizer",
+        str,
+        "adamw",
+        "the optimizer",
+        OPTIMIZERS,
+        {"adamw_torch": "adamw", "adamw_bnb_8bit": "adamw_8bit", "adamw8bit": "adamw_8bit",
+         "paged_adamw8bit": "paged_adamw_8bit"},
+    ),
+    Axis("scheduler", str, "constant", "the learning-rate schedule", SCHEDULERS, {"lr_scheduler": "constant"}),
+    Axis("model", str, "tiny-llama", "built-in tiny config name or a local checkpoint path"),
+    Axis("dataset", str, "synthetic", "synthetic, a shipped corpus name, or a local .txt/.jsonl path"),
+    Axis("steps", int, 40, "optimizer steps", minimum=1),
+    Axis("batch_size", int, 8, "sequences per micro-batch", minimum=1),
+    Axis("grad_accum", int, 1, "micro-batches per optimizer step", minimum=1),
+    Axis("seq_len", int, 32, "tokens per sequence", minimum=4),
+    Axis("lr", float, 3e-3, "peak learning rate", minimum=0),
+    Axis("warmup", float, 0.0, "warmup: a ratio of steps when below 1, else a number of steps", minimum=0),
+    Axis("weight_decay", float, 0.0, "decoupled weight decay", minimum=0),
+    Axis("max_grad_norm", float, 1.0, "gradient clipping norm (0 disables)", minimum=0),
+    Axis("seed", int, 0, "seed for weights, data and dropout", minimum=0),
+    Axis("lora_rank", int, 8, "LoRA rank r", minimum=1),
+    Axis("lora_alpha", float, 16.0, "LoRA alpha (scaling = alpha / r)", minimum=0),
+    Axis("lora_dropout", float, 0.0, "LoRA dropout probability", minimum=0),
+    Axis("lora_targets", str, "all", "all (q,k,v,o,gate,up,down), attn, or a comma-separated list"),
+    Axis("group_size", int, 64, "quantization group (block) size", minimum=1),
+    Axis("gradient_checkpointing", bool, False, "recompute activations in backward"),
+    Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),
+    Axis("inject", str, "none", "fault injection for testing the harness", INJECTIONS),
+)
+
+AXES: dict[str, Axis] = {axis.name: axis for axis in _AXES}
+CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")
+DEFAULTS: dict[str, AxisValue] = {axis.name: axis.default for axis in _AXES}
+
+
+def axis_named(name: str) -> Axis:
+    """The axis called ``name``; ValueError naming the known axes and the closest match otherwise."""
+    try:
+        return AXES[name]
+    except KeyError:
+        raise ValueError(unknown_name_message("axis", name, AXES)) from None
+
+
+def normalise_values(values: dict[str, Any]) -> dict[str, AxisValue]:
+    """Normalise every value of a partial cell (aliases, types)."""
+    return {name: axis_named(name).normalise(value) for name, value in values.items()}

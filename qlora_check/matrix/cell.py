@@ -1,0 +1,55 @@
+"""A cell: one combination of axis values, with a stable id and a short readable label."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from qlora_check.matrix.axes import AXES, CORE_AXES, DEFAULTS, AxisValue
+
+ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Every axis value of one run, defaults filled in; immutable and hashable.
+
+    The id is a hash of the canonical values only, so the same values give the same id on any
+    machine, in any run and whatever the order of keys in the matrix file.
+    """
+
+    items: tuple[tuple[str, AxisValue], ...]
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, AxisValue]) -> Cell:
+        """A cell from (already normalised) partial values; unset axes take their defaults."""
+        full = {**DEFAULTS, **values}
+        return cls(tuple((name, full[name]) for name in AXES))
+
+    @property
+    def values(self) -> dict[str, AxisValue]:
+        return dict(self.items)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @cached_property
+    def id(self) -> str:
+        canonical = json.dumps(self.values, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
+
+    @cached_property
+    def label(self) -> str:
+        """Core axes joined by '/', then the knobs that differ from their defaults."""
+        values = self.values
+        core = "/".join(str(values[name]) for name in CORE_AXES)
+        knobs = [
+            f"{name}={values[name]}"
+            for name in AXES
+            if name not in CORE_AXES and values[name] != DEFAULTS[name]
+        ]
+        return " ".join([core, *knobs])

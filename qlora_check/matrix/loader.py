@@ -1,0 +1,115 @@
+"""Reading a matrix file: YAML -> validated `Matrix`, or one clear `MatrixError` line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from qlora_check.errors import MatrixError
+from qlora_check.matrix.model import ExpectRule, Matrix, Settings
+from qlora_check.matrix.schema import MATRIX_VERSION, ExpectModel, MatrixModel, SettingsModel
+from qlora_check.names import unknown_name_message
+
+MAX_MATRIX_BYTES = 5_000_000
+_MODELS_AT: dict[tuple[str, ...], type[BaseModel]] = {
+    (): MatrixModel,
+    ("settings",): SettingsModel,
+    ("expect",): ExpectModel,
+}
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Load and validate the matrix at ``path``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MatrixError(f"{path}: no such file", tip="pass the path of a matrix YAML file") from None
+    except OSError as exc:
+        raise MatrixError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_MATRIX_BYTES:
+        raise MatrixError(f"{path}: too large for a matrix ({len(raw)} bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MatrixError(f"{path}: not UTF-8 text") from None
+    return parse_matrix(text, source_name=str(path), path=path)
+
+
+def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None = None) -> Matrix:
+    """Validate matrix YAML text."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise MatrixError(f"{source_name}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise MatrixError(f"{source_name}: YAML nested too deeply") from None
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else f"a {type(document).__name__}"
+        raise MatrixError(
+            f"{source_name}: a matrix must be a mapping with version, name and axes; this file is {kind}",
+            tip="see docs/matrix.md or run `qlora-check schema`",
+        )
+    version = document.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > MATRIX_VERSION:
+        raise MatrixError(
+            f"{source_name}: matrix version {version} is newer than this qlora-check reads "
+            f"(up to {MATRIX_VERSION})",
+            tip="upgrade qlora-check",
+        )
+    try:
+        model = MatrixModel.model_validate(document)
+    except ValidationError as exc:
+        raise MatrixError(f"{source_name}: {_describe(exc)}", tip="run `qlora-check schema` for the format") from None
+    except RecursionError:
+        raise MatrixError(f"{source_name}: nested too deeply") from None
+    return _to_matrix(model, path=path, source=text)
+
+
+def _to_matrix(model: MatrixModel, *, path: Path | None, source: str) -> Matrix:
+    return Matrix(
+        name=model.name,
+        description=model.description,
+        axes={name: list(values) if isinstance(values, list) else [values] for name, values in model.axes.items()},
+        exclude=[dict(entry) for entry in model.exclude],
+        include=[dict(entry) for entry in model.include],
+        expect=[ExpectRule(**rule.model_dump()) for rule in model.expect],
+        settings=Settings(**model.settings.model_dump()),
+        path=path,
+        source=source,
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first validation error as one line: where, then what."""
+    error = exc.errors()[0]
+    location = [str(part) for part in error["loc"]]
+    where = _format_location(location)
+    if error["type"] == "extra_forbidden":
+        parent = tuple(part for part in location[:-1] if not part.isdigit())
+        known = _MODELS_AT.get(parent)
+        known_names = list(known.model_fields) if known else []
+        return f"{where or 'top level'}: " + unknown_name_message("key", location[-1], known_names)
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    suffix = "" if error["type"] == "value_error" or isinstance(given, (dict, list)) else f" (got {given!r})"
+    return f"{where or 'top level'}: {message}{suffix}"
+
+
+def _format_location(parts: list[str]) -> str:
+    text = ""
+    for part in parts:
+        if part.isdigit():
+            text += f"[{part}]"
+        elif part in {"str", "int", "float", "bool", "list[union[str,int,float,bool]]"} or "[" in part:
+            continue  # pydantic's union-branch markers say nothing to a user
+        else:
+            text += f".{part}" if text else part
+    return text
+

@@ -1,0 +1,206 @@
+"""The run directory: run.json, results.jsonl (appended as each cell ends), logs/, a lock file.
+
+results.jsonl is written one complete line at a time (flushed and fsynced) under a thread lock, so a
+killed run loses at most the line being written; readers skip a torn last line with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from qlora_check.errors import ResultsError, RunLockedError
+from qlora_check.results.models import RESULT_SCHEMA_VERSION, CellResult, Status
+
+RUN_SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.jsonl"
+LOCK_FILE = ".lock"
+LOGS_DIR = "logs"
+LATEST = "latest"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def default_run_dir(root: Path, hostname: str) -> Path:
+    """reports/runs/<UTC time>-<host>, the host name made safe for a path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", hostname)[:64].strip(".") or "host"
+    candidate = root / "runs" / f"{stamp}-{safe_host}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / "runs" / f"{stamp}-{safe_host}-{suffix}"
+    return candidate
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunWriter:
+    """Writes one run directory; the single writer of its results.jsonl (guarded by a lock file)."""
+
+    path: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def logs(self) -> Path:
+        return self.path / LOGS_DIR
+
+    def acquire(self) -> None:
+        """Take the directory's lock file; a lock left by a dead process is taken over."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        lock = self.path / LOCK_FILE
+        for _ in range(2):
+            try:
+                descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    owner = int(lock.read_text().strip() or "0")
+                except (OSError, ValueError):
+                    owner = 0
+                if owner and _pid_alive(owner) and owner != os.getpid():
+                    message = f"{self.path}: another qlora-check (pid {owner}) is writing this run"
+                    raise RunLockedError(message) from None
+                lock.unlink(missing_ok=True)
+                continue
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(str(os.getpid()))
+            return
+        raise RunLockedError(f"{self.path}: could not take the run lock")
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.path / LOCK_FILE).unlink()
+
+    def write_run(self, run: dict[str, Any]) -> None:
+        """Write run.json atomically (temp file + rename)."""
+        document = {"schema_version": RUN_SCHEMA_VERSION, **run}
+        temporary = self.path / f".{RUN_FILE}.tmp"
+        temporary.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(temporary, self.path / RUN_FILE)
+
+    def append(self, result: CellResult) -> None:
+        """Append one result as one complete, fsynced line."""
+        line = json.dumps(result.to_dict(), separators=(",", ":"), allow_nan=False) + "\n"
+        with self._lock, open(self.path / RESULTS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def log_path(self, cell_id: str, attempt: int = 1) -> Path:
+        name = f"{cell_id}.log" if attempt == 1 else f"{cell_id}.attempt{attempt}.log"
+        return self.logs / name
+
+
+def point_latest(root: Path, run_dir: Path) -> None:
+    """Make root/latest a symlink to run_dir (relative when inside root), replaced atomically."""
+    root.mkdir(parents=True, exist_ok=True)
+    link = root / LATEST
+    try:
+        target: Path = run_dir.resolve().relative_to(root.resolve())
+    except ValueError:
+        target = run_dir.resolve()
+    temporary = root / f".{LATEST}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """run.json of a run directory, checked for a schema version this qlora-check reads."""
+    path = run_dir / RUN_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{run_dir}: not a run directory (no {RUN_FILE})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path}: unreadable: {exc}") from None
+    if not isinstance(document, dict):
+        raise ResultsError(f"{path}: not a JSON object")
+    _check_version(path, document.get("schema_version"), RUN_SCHEMA_VERSION)
+    return document
+
+
+@dataclass
+class ResultsRead:
+    """Results read back from a run, with any warnings (a torn last line, for one)."""
+
+    results: list[CellResult]
+    warnings: list[str]
+
+    def final(self) -> dict[str, CellResult]:
+        """The last final result of each cell, by cell id, in first-seen order."""
+        latest: dict[str, CellResult] = {}
+        for result in self.results:
+            if result.status.is_final or result.cell_id not in latest:
+                latest[result.cell_id] = result
+        return latest
+
+
+def read_results(run_dir: Path) -> ResultsRead:
+    """Every result line of a run, oldest first."""
+    path = run_dir / RESULTS_FILE
+    if not path.exists():
+        return ResultsRead([], [])
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise ResultsError(f"{path}: unreadable: {exc.strerror or exc}") from None
+    results: list[CellResult] = []
+    warnings: list[str] = []
+    last_index = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for index, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            _check_version(path, data.get("schema_version"), RESULT_SCHEMA_VERSION)
+            results.append(CellResult.from_dict(data))
+        except ResultsError:
+            raise
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            if index == last_index:
+                warnings.append(f"{path}: skipped a torn last line ({exc.__class__.__name__})")
+                continue
+            raise ResultsError(f"{path}: line {index + 1} is not a valid result: {exc}") from None
+    return ResultsRead(results, warnings)
+
+
+def _check_version(path: Path, version: Any, supported: int) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultsError(f"{path}: missing or invalid schema_version")
+    if version > supported:
+        raise ResultsError(
+            f"{path}: schema_version {version} is newer than this qlora-check reads (up to {supported})",
+            tip="upgrade qlora-check to read this run",
+        )
+
+
+def summarise(results: dict[str, CellResult]) -> dict[str, int]:
+    """Counts by status, every status present (zero included) for stable reports."""
+    counts = {status.value: 0 for status in Status}
+    for result in results.values():
+        counts[result.status.value] += 1
+    return counts
