@@ -16,8 +16,17 @@ from typing import Any
 import psutil
 
 TRACKED_DISTRIBUTIONS = (
-    "torch", "transformers", "peft", "accelerate", "bitsandbytes", "hqq", "optimum-quanto", "mlx", "mlx-lm",
-    "safetensors", "qlora-check",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+    "hqq",
+    "optimum-quanto",
+    "mlx",
+    "mlx-lm",
+    "safetensors",
+    "qlora-check",
 )
 
 

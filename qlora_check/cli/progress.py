@@ -22,8 +22,13 @@ class RunProgress:
         self.console = console
         self.counts: Counter[Status] = Counter()
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[counts]}"), console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[counts]}"),
+            console=console,
+            transient=False,
         )
         self.task = self.progress.add_task("cells", total=None, counts="")
 
@@ -47,8 +52,10 @@ class RunProgress:
             counts = "  ".join(status_text(status) + f" {n}" for status, n in sorted(self.counts.items()))
             self.progress.update(self.task, advance=1, counts=counts)
             if event.result.status.is_failure:
-                self.console.print(f"{status_text(event.result.status)} {escape(event.result.label)}: "
-                                   f"{escape(event.result.reason[:200])}")
+                self.console.print(
+                    f"{status_text(event.result.status)} {escape(event.result.label)}: "
+                    f"{escape(event.result.reason[:200])}"
+                )
         elif isinstance(event, Notice):
             self.console.print(f"[yellow]{escape(event.message)}[/]")
 
@@ -61,7 +68,9 @@ def summary_table(results: list[CellResult]) -> Table:
         final_loss = f"{result.losses[-1]:.3f}" if result.losses else ""
         peak = result.memory.get("peak_rss_mb")
         table.add_row(
-            escape(result.label), status_text(result.status), final_loss,
+            escape(result.label),
+            status_text(result.status),
+            final_loss,
             f"{peak:.1f}" if isinstance(peak, (int, float)) else "",
             f"{result.tokens_per_s:,.0f}" if result.tokens_per_s else "",
             escape(result.reason[:160]),

@@ -25,9 +25,7 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 def run(
     matrix: Annotated[Path, typer.Argument(help="matrix YAML file")],
     out: Annotated[Path | None, typer.Option(help="run directory (default: ROOT/runs/<UTC time>-<host>)")] = None,
-    root: Annotated[Path, typer.Option(help="reports root; ROOT/latest points at the newest run")] = Path(
-        "reports"
-    ),
+    root: Annotated[Path, typer.Option(help="reports root; ROOT/latest points at the newest run")] = Path("reports"),
     timeout: Annotated[float | None, typer.Option(help="seconds per cell (default: the matrix's setting)")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="cells in parallel (default: one per core)")] = None,
 ) -> None:

@@ -18,7 +18,9 @@ def finite_check(losses: Sequence[float]) -> CheckResult:
         return CheckResult("finite", False, "no losses were recorded", {"steps": 0})
     if bad:
         return CheckResult(
-            "finite", False, f"loss is not finite at step {bad[0]} ({losses[bad[0]]})",
+            "finite",
+            False,
+            f"loss is not finite at step {bad[0]} ({losses[bad[0]]})",
             {"first_bad_step": bad[0], "bad_steps": len(bad)},
         )
     return CheckResult("finite", True, f"all {len(losses)} losses finite", {"steps": len(losses)})

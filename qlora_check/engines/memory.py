@@ -97,4 +97,3 @@ class MemoryTracker:
             "method": self.method,
             **self.extra,
         }
-

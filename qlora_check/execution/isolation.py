@@ -22,8 +22,13 @@ from qlora_check.results.store import utc_now
 
 LOG_TAIL_LINES = 30
 TERMINATE_GRACE_S = 3.0
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                    "NUMEXPR_NUM_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,11 @@ class SubprocessLauncher:
         with open(job.log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "qlora_check.execution.worker", str(spec_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=cell_environment(job.threads, job.extra_env), start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=cell_environment(job.threads, job.extra_env),
+                start_new_session=True,
             )
             with self._lock:
                 self._running[process.pid] = process
@@ -157,8 +165,13 @@ def classify(
 ) -> CellResult:
     """Map how the worker ended to a result: its own result file when it wrote one, else the fault."""
     common: dict[str, Any] = {
-        "cell_id": job.cell.id, "label": job.cell.label, "values": job.cell.values,
-        "log_path": str(job.log_path), "attempt": job.attempt, "started_at": started_at, "ended_at": utc_now(),
+        "cell_id": job.cell.id,
+        "label": job.cell.label,
+        "values": job.cell.values,
+        "log_path": str(job.log_path),
+        "attempt": job.attempt,
+        "started_at": started_at,
+        "ended_at": utc_now(),
     }
     written = _read_result(result_path)
     if written is not None and not timed_out:

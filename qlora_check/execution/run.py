@@ -104,8 +104,11 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
         try:
             jobs = [
                 CellJob(
-                    cell=entry.cell, work_dir=scratch / entry.cell.id, log_path=writer.log_path(entry.cell.id),
-                    timeout_s=timeout, learned_margin=matrix.settings.learned_margin,
+                    cell=entry.cell,
+                    work_dir=scratch / entry.cell.id,
+                    log_path=writer.log_path(entry.cell.id),
+                    timeout_s=timeout,
+                    learned_margin=matrix.settings.learned_margin,
                     max_memory_mb=matrix.settings.max_memory_mb,
                 )
                 for entry in planned

@@ -55,8 +55,12 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         error = ErrorInfo(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), "\n".join(tail))
         traceback.print_exc()
         result = CellResult(
-            **base, status=status, reason=f"{type(exc).__name__}: {exc}"[:500], error=error,
-            timings={"total_s": time.perf_counter() - started}, ended_at=_now(),
+            **base,
+            status=status,
+            reason=f"{type(exc).__name__}: {exc}"[:500],
+            error=error,
+            timings={"total_s": time.perf_counter() - started},
+            ended_at=_now(),
         )
         return result.to_dict()
     failed: list[CheckResult] = [check for check in output.checks if not check.passed]

@@ -47,9 +47,5 @@ class Cell:
         """Core axes joined by '/', then the knobs that differ from their defaults."""
         values = self.values
         core = "/".join(str(values[name]) for name in CORE_AXES)
-        knobs = [
-            f"{name}={values[name]}"
-            for name in AXES
-            if name not in CORE_AXES and values[name] != DEFAULTS[name]
-        ]
+        knobs = [f"{name}={values[name]}" for name in AXES if name not in CORE_AXES and values[name] != DEFAULTS[name]]
         return " ".join([core, *knobs])

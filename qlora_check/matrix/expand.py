@@ -34,8 +34,7 @@ def expand_values(matrix: Matrix) -> list[dict[str, AxisValue]]:
         unknown = [name for name in entry if name not in matrix.axes]
         if unknown:
             raise MatrixError(
-                f"exclude[{index}]: {unknown[0]!r} is not an axis of this matrix "
-                f"(axes: {', '.join(names) or 'none'})",
+                f"exclude[{index}]: {unknown[0]!r} is not an axis of this matrix (axes: {', '.join(names) or 'none'})",
                 tip="exclude can only remove combinations of the matrix's own axes",
             )
     combinations: list[_Combination] = []

@@ -57,8 +57,7 @@ def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None 
     version = document.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > MATRIX_VERSION:
         raise MatrixError(
-            f"{source_name}: matrix version {version} is newer than this qlora-check reads "
-            f"(up to {MATRIX_VERSION})",
+            f"{source_name}: matrix version {version} is newer than this qlora-check reads (up to {MATRIX_VERSION})",
             tip="upgrade qlora-check",
         )
     try:
@@ -112,4 +111,3 @@ def _format_location(parts: list[str]) -> str:
         else:
             text += f".{part}" if text else part
     return text
-

@@ -45,8 +45,18 @@ FAILURE_STATUSES = frozenset(
 )
 # Worst first: the order a pivot cell uses to pick its colour.
 SEVERITY = (
-    Status.CRASH, Status.OOM, Status.TIMEOUT, Status.ERROR, Status.FAIL, Status.XPASS, Status.FLAKY,
-    Status.INTERRUPTED, Status.XFAIL, Status.PASS, Status.SKIP, Status.NOT_APPLICABLE,
+    Status.CRASH,
+    Status.OOM,
+    Status.TIMEOUT,
+    Status.ERROR,
+    Status.FAIL,
+    Status.XPASS,
+    Status.FLAKY,
+    Status.INTERRUPTED,
+    Status.XFAIL,
+    Status.PASS,
+    Status.SKIP,
+    Status.NOT_APPLICABLE,
 )
 
 
@@ -61,8 +71,12 @@ class CheckResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        return cls(name=data["name"], passed=bool(data["passed"]), detail=data.get("detail", ""),
-                   figures=dict(data.get("figures", {})))
+        return cls(
+            name=data["name"],
+            passed=bool(data["passed"]),
+            detail=data.get("detail", ""),
+            figures=dict(data.get("figures", {})),
+        )
 
 
 @dataclass(frozen=True)

@@ -53,14 +53,23 @@ class TorchEngine(Engine):
 
         batches = torch.from_numpy(
             load_batches(
-                values["dataset"], values["seed"], values["steps"] * values["grad_accum"],
-                values["batch_size"], values["seq_len"],
+                values["dataset"],
+                values["seed"],
+                values["steps"] * values["grad_accum"],
+                values["batch_size"],
+                values["seq_len"],
             )
         )
         with memory.phase("train"):
             record = train(
-                model, batches, optimizer, scheduler, precision,
-                grad_accum=values["grad_accum"], max_grad_norm=values["max_grad_norm"], device=device,
+                model,
+                batches,
+                optimizer,
+                scheduler,
+                precision,
+                grad_accum=values["grad_accum"],
+                max_grad_norm=values["max_grad_norm"],
+                device=device,
             )
         timings["train_s"] = record.train_s
         timings["step_s"] = record.train_s / max(1, len(record.losses))
