@@ -29,9 +29,9 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except QloraCheckError as exc:
-            error_console.print(f"[bold red]error:[/] {escape(exc.message)}")
+            error_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
             if exc.tip:
-                error_console.print(f"[dim]Tip: {escape(exc.tip)}[/]")
+                error_console.print(f"[dim]Tip: {escape(exc.tip)}[/]", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

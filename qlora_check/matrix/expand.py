@@ -6,12 +6,15 @@ A pure function of the matrix, so it is tested property-by-property (tests/unit/
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 from qlora_check.errors import MatrixError
 from qlora_check.matrix.axes import AxisValue
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.model import Matrix
+
+MAX_COMBINATIONS = 100_000
 
 
 @dataclass
@@ -37,6 +40,12 @@ def expand_values(matrix: Matrix) -> list[dict[str, AxisValue]]:
                 f"exclude[{index}]: {unknown[0]!r} is not an axis of this matrix (axes: {', '.join(names) or 'none'})",
                 tip="exclude can only remove combinations of the matrix's own axes",
             )
+    size = math.prod(len(values) for values in matrix.axes.values())
+    if size > MAX_COMBINATIONS:
+        raise MatrixError(
+            f"the axes multiply out to {size:,} combinations (at most {MAX_COMBINATIONS:,})",
+            tip="split the matrix, or use include for sparse combinations",
+        )
     combinations: list[_Combination] = []
     if names:
         for product in itertools.product(*(matrix.axes[name] for name in names)):

@@ -45,7 +45,9 @@ def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None 
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise MatrixError(f"{source_name}: not valid YAML{where}: {problem}") from None
+        raise MatrixError(
+            f"{source_name}: not valid YAML{where}: {problem}", tip="check indentation, colons and brackets there"
+        ) from None
     except RecursionError:
         raise MatrixError(f"{source_name}: YAML nested too deeply") from None
     if not isinstance(document, dict):

@@ -11,7 +11,6 @@ from qlora_check.matrix.axes import AXES, axis_named
 MATRIX_VERSION = 1
 EXPECTABLE_STATUSES = ("fail", "error", "crash", "oom", "timeout")
 
-Scalar = str | int | float | bool
 
 
 def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -19,7 +18,7 @@ def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
     normalised: dict[str, Any] = {}
     for name, value in entry.items():
         axis = axis_named(str(name))
-        if isinstance(value, (list, dict)):
+        if isinstance(value, (list, dict)) or value is None:
             raise ValueError(f"{name} takes a single value here, not {value!r}")
         normalised[axis.name] = axis.normalise(value)
     return normalised
@@ -45,7 +44,7 @@ class ExpectModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    match: dict[str, Scalar] = Field(..., min_length=1)
+    match: dict[str, Any] = Field(..., min_length=1)
     status: Literal["fail", "error", "crash", "oom", "timeout"]
     reason: str = Field(..., min_length=1)
     link: str | None = None
@@ -65,9 +64,9 @@ class MatrixModel(BaseModel):
     version: Literal[1] = Field(..., description="matrix format version")
     name: str = Field(..., min_length=1, max_length=200)
     description: str = ""
-    axes: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
-    exclude: list[dict[str, Scalar]] = Field(default_factory=list)
-    include: list[dict[str, Scalar]] = Field(default_factory=list)
+    axes: dict[str, Any] = Field(default_factory=dict)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    include: list[dict[str, Any]] = Field(default_factory=list)
     expect: list[ExpectModel] = Field(default_factory=list)
     settings: SettingsModel = Field(default_factory=lambda: SettingsModel.model_validate({}))
 
@@ -77,6 +76,8 @@ class MatrixModel(BaseModel):
         axes: dict[str, list[Any]] = {}
         for name, raw in value.items():
             axis = axis_named(str(name))
+            if isinstance(raw, dict):
+                raise ValueError(f"{name} takes a value or a list of values, not a mapping")
             values = raw if isinstance(raw, list) else [raw]
             if not values:
                 raise ValueError(f"{name} has an empty list of values")

@@ -1,0 +1,93 @@
+"""The run directory: complete fsynced lines, torn-line tolerance, versions, the lock."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qlora_check.errors import ResultsError, RunLockedError
+from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
+from qlora_check.results.store import RunWriter, point_latest, read_results, read_run
+
+
+def a_result(cell_id: str = "abc", status: Status = Status.PASS, **extra: object) -> CellResult:
+    return CellResult(cell_id=cell_id, label="cpu/none/lora", values={"backend": "cpu"}, status=status, **extra)  # type: ignore[arg-type]
+
+
+def test_results_round_trip_including_non_finite_losses(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path)
+    writer.acquire()
+    original = a_result(
+        status=Status.FAIL, losses=[5.0, float("nan"), float("inf")], lrs=[0.1, 0.1, 0.1],
+        checks=[CheckResult("finite", False, "nan at step 1", {"first_bad_step": 1})],
+        error=ErrorInfo("ValueError", "boom", "trace"),
+    )
+    writer.append(original)
+    line = (tmp_path / "results.jsonl").read_text().splitlines()[0]
+    json.loads(line, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
+    (back,) = read_results(tmp_path).results
+    assert back.status is Status.FAIL and back.checks == original.checks and back.error == original.error
+    assert back.losses[0] == 5.0 and math.isnan(back.losses[1]) and back.losses[2] == math.inf
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path)
+    writer.acquire()
+    writer.append(a_result("one"))
+    with open(tmp_path / "results.jsonl", "a") as handle:
+        handle.write('{"schema_version": 1, "cell_id": "tw')
+    read = read_results(tmp_path)
+    assert [r.cell_id for r in read.results] == ["one"]
+    assert "torn last line" in read.warnings[0]
+
+
+def test_a_corrupt_middle_line_is_an_error_not_silence(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_text("garbage\n" + json.dumps(a_result().to_dict()) + "\n")
+    with pytest.raises(ResultsError, match="line 1"):
+        read_results(tmp_path)
+
+
+def test_newer_schema_versions_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_text(json.dumps({**a_result().to_dict(), "schema_version": 99}) + "\n")
+    with pytest.raises(ResultsError, match="newer than this qlora-check reads"):
+        read_results(tmp_path)
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(ResultsError, match="schema_version 99"):
+        read_run(tmp_path)
+
+
+def test_final_keeps_the_last_final_result_of_each_cell(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path)
+    writer.acquire()
+    writer.append(a_result("a", Status.INTERRUPTED))
+    writer.append(a_result("a", Status.PASS))
+    writer.append(a_result("b", Status.INTERRUPTED))
+    final = read_results(tmp_path).final()
+    assert {k: v.status for k, v in final.items()} == {"a": Status.PASS, "b": Status.INTERRUPTED}
+
+
+def test_the_lock_refuses_a_live_writer_and_takes_over_a_dead_ones(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ".lock").write_text(str(sleeper.pid))
+        with pytest.raises(RunLockedError, match=f"pid {sleeper.pid}"):
+            RunWriter(tmp_path).acquire()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    RunWriter(tmp_path).acquire()  # the owner is dead now: taken over
+    assert (tmp_path / ".lock").read_text() == str(os.getpid())
+
+
+def test_latest_points_at_the_run(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    point_latest(tmp_path, run)
+    assert (tmp_path / "latest").resolve() == run.resolve()
+    assert not os.readlink(tmp_path / "latest").startswith("/")
