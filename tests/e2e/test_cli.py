@@ -18,8 +18,13 @@ runner = CliRunner()
 
 def qlora_check(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "qlora_check", *args], capture_output=True, text=True, cwd=cwd,
-        env=pythonpath_env(), timeout=timeout, check=False,
+        [sys.executable, "-m", "qlora_check", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=pythonpath_env(),
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -85,6 +90,8 @@ def test_run_exit_code_is_1_when_a_cell_fails_and_results_are_kept(tmp_path: Pat
 def test_the_bundled_smoke_matrix_passes_through_the_cli(tmp_path: Path) -> None:
     completed = qlora_check("run", "matrices/smoke.yaml", "--root", str(tmp_path / "reports"), "--jobs", "2")
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    results = [json.loads(line) for line in (tmp_path / "reports" / "latest" / "results.jsonl").read_text().splitlines()]
+    results = [
+        json.loads(line) for line in (tmp_path / "reports" / "latest" / "results.jsonl").read_text().splitlines()
+    ]
     assert results and all(result["status"] in ("pass", "skip", "n/a") for result in results)
     assert any(result["status"] == "pass" for result in results)

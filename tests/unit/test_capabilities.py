@@ -28,8 +28,12 @@ def test_invalid_by_definition(values: dict[str, str], fragment: str) -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"train_type": "qlora", "quantizer": "hqq-4bit"}, {"train_type": "llama_pro", "quantizer": "bnb-nf4"},
-     {"backend": "mlx", "train_type": "qdora", "quantizer": "mlx-4bit"}],
+    [
+        {},
+        {"train_type": "qlora", "quantizer": "hqq-4bit"},
+        {"train_type": "llama_pro", "quantizer": "bnb-nf4"},
+        {"backend": "mlx", "train_type": "qdora", "quantizer": "mlx-4bit"},
+    ],
 )
 def test_valid_combinations_have_no_reason(values: dict[str, str]) -> None:
     assert not_applicable_reason(Cell.from_values(values)) is None
@@ -45,7 +49,8 @@ def test_this_host_runs_cpu_and_skips_absent_accelerators() -> None:
 
 
 def test_missing_library_is_a_skip_with_an_install_hint() -> None:
-    host = HostCapabilities(modules={"torch": True, "transformers": True, "peft": True, "hqq": False},
-                            cuda_devices=0, mps=False)
+    host = HostCapabilities(
+        modules={"torch": True, "transformers": True, "peft": True, "hqq": False}, cuda_devices=0, mps=False
+    )
     reason = host.skip_reason(Cell.from_values({"train_type": "qlora", "quantizer": "hqq-4bit"}))
     assert reason == "hqq is not installed (pip install hqq)"

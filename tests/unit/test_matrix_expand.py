@@ -63,9 +63,7 @@ include: [{train_type: lora, optimizer: sgd, lr: 0.05}]
 
 
 def test_added_values_may_be_overwritten_by_later_includes() -> None:
-    matrix = parse_matrix(
-        "version: 1\nname: t\naxes: {optimizer: [adam]}\ninclude: [{lr: 0.1}, {lr: 0.2}]\n"
-    )
+    matrix = parse_matrix("version: 1\nname: t\naxes: {optimizer: [adam]}\ninclude: [{lr: 0.1}, {lr: 0.2}]\n")
     assert expand_values(matrix) == [{"optimizer": "adam", "lr": 0.2}]
 
 
@@ -75,8 +73,12 @@ def test_unset_axes_take_their_defaults() -> None:
 
 
 def test_aliases_normalise_to_the_same_cell() -> None:
-    spelled = expand(parse_matrix("version: 1\nname: t\naxes: {quantizer: NF4, train_type: qlora, precision: bfloat16}"))
-    canonical = expand(parse_matrix("version: 1\nname: t\naxes: {quantizer: bnb-nf4, train_type: qlora, precision: bf16}"))
+    spelled = expand(
+        parse_matrix("version: 1\nname: t\naxes: {quantizer: NF4, train_type: qlora, precision: bfloat16}")
+    )
+    canonical = expand(
+        parse_matrix("version: 1\nname: t\naxes: {quantizer: bnb-nf4, train_type: qlora, precision: bf16}")
+    )
     assert [c.id for c in spelled] == [c.id for c in canonical]
 
 
@@ -113,8 +115,12 @@ def test_exclude_removes_exactly_the_partial_matches(axes: dict[str, list[object
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.fixed_dictionaries({"lr": st.floats(0, 1), "seed": st.integers(0, 10**6),
-                                     "optimizer": st.sampled_from(OPTIMIZERS)}), seed=st.integers(0, 1000))
+@given(
+    values=st.fixed_dictionaries(
+        {"lr": st.floats(0, 1), "seed": st.integers(0, 10**6), "optimizer": st.sampled_from(OPTIMIZERS)}
+    ),
+    seed=st.integers(0, 1000),
+)
 def test_cell_id_is_stable_and_independent_of_key_order(values: dict[str, object], seed: int) -> None:
     keys = list(values)
     random.Random(seed).shuffle(keys)

@@ -91,7 +91,9 @@ def test_bundled_matrices_are_valid(path: Path) -> None:
 def test_a_matrix_that_multiplies_out_absurdly_is_refused_before_expansion() -> None:
     from qlora_check.matrix import expand
 
-    axes = "\n".join(f"  {name}: [{', '.join(str(i) for i in range(1, 31))}]" for name in
-                     ("steps", "batch_size", "grad_accum", "seed"))
+    axes = "\n".join(
+        f"  {name}: [{', '.join(str(i) for i in range(1, 31))}]"
+        for name in ("steps", "batch_size", "grad_accum", "seed")
+    )
     with pytest.raises(MatrixError, match="810,000 combinations"):
         expand(parse_matrix(f"version: 1\nname: x\naxes:\n{axes}\n"))

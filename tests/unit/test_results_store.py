@@ -24,7 +24,9 @@ def test_results_round_trip_including_non_finite_losses(tmp_path: Path) -> None:
     writer = RunWriter(tmp_path)
     writer.acquire()
     original = a_result(
-        status=Status.FAIL, losses=[5.0, float("nan"), float("inf")], lrs=[0.1, 0.1, 0.1],
+        status=Status.FAIL,
+        losses=[5.0, float("nan"), float("inf")],
+        lrs=[0.1, 0.1, 0.1],
         checks=[CheckResult("finite", False, "nan at step 1", {"first_bad_step": 1})],
         error=ErrorInfo("ValueError", "boom", "trace"),
     )
