@@ -37,7 +37,9 @@ def run(
     if timeout is not None and timeout <= 0:
         raise typer.BadParameter("must be above 0", param_hint="--timeout")
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    options = RunOptions(matrix_path=matrix, out=out, root=root, timeout=timeout, jobs=jobs, command=tuple(sys.argv))
+    options = RunOptions(
+        matrix_path=matrix, out=out, root=root, timeout=timeout, jobs=jobs, command=("qlora-check", *sys.argv[1:])
+    )
     try:
         with RunProgress(console) as progress:
             outcome = run_matrix(options, progress)

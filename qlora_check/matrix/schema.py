@@ -12,7 +12,6 @@ MATRIX_VERSION = 1
 EXPECTABLE_STATUSES = ("fail", "error", "crash", "oom", "timeout")
 
 
-
 def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """One include/exclude/match entry: known axes, one valid value each."""
     normalised: dict[str, Any] = {}
