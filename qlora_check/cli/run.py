@@ -23,11 +23,20 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @user_errors
 def run(
-    matrix: Annotated[Path, typer.Argument(help="matrix YAML file")],
+    matrix: Annotated[Path | None, typer.Argument(help="matrix YAML file (omit with --resume)")] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default: ROOT/runs/<UTC time>-<host>)")] = None,
     root: Annotated[Path, typer.Option(help="reports root; ROOT/latest points at the newest run")] = Path("reports"),
     timeout: Annotated[float | None, typer.Option(help="seconds per cell (default: the matrix's setting)")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="cells in parallel (default: one per core)")] = None,
+    retries: Annotated[
+        int | None, typer.Option(min=0, max=10, help="re-run cells that crashed, timed out or ran out of memory")
+    ] = None,
+    max_memory: Annotated[
+        int | None, typer.Option("--max-memory", min=1, help="memory cap per cell in MiB; exceeding it is oom")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="run directory to resume: runs only the cells without a final result")
+    ] = None,
 ) -> None:
     """Run every cell of MATRIX, isolated, and write a run directory.
 
@@ -37,8 +46,18 @@ def run(
     if timeout is not None and timeout <= 0:
         raise typer.BadParameter("must be above 0", param_hint="--timeout")
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    if (matrix is None) == (resume is None):
+        raise typer.BadParameter("give either a MATRIX or --resume RUN_DIR (not both)")
     options = RunOptions(
-        matrix_path=matrix, out=out, root=root, timeout=timeout, jobs=jobs, command=("qlora-check", *sys.argv[1:])
+        matrix_path=matrix,
+        retries=retries,
+        max_memory_mb=max_memory,
+        resume=resume,
+        out=out,
+        root=root,
+        timeout=timeout,
+        jobs=jobs,
+        command=("qlora-check", *sys.argv[1:]),
     )
     try:
         with RunProgress(console) as progress:

@@ -6,13 +6,19 @@ import ctypes
 import os
 import resource
 import signal
+import subprocess
+import sys
 import time
 
+from qlora_check.execution.limits import apply_memory_cap
 
-def inject(fault: str) -> None:
-    """Cause ``fault`` in this process. Returns only for ``none``."""
-    if fault == "none":
+
+def inject(fault: str, attempt: int = 1) -> None:
+    """Cause ``fault`` in this process. Returns for ``none``, and for ``crash_once`` after the first attempt."""
+    if fault == "none" or (fault == "crash_once" and attempt > 1):
         return
+    if fault == "crash_once":
+        fault = "segfault"
     if fault == "segfault":
         ctypes.string_at(0)  # reads address 0: SIGSEGV
     elif fault == "abort":
@@ -22,6 +28,10 @@ def inject(fault: str) -> None:
     elif fault == "exit":
         os._exit(3)
     elif fault == "hang":
+        # A grandchild too, so tests can prove a timeout kills the whole process group.
+        grandchild = subprocess.Popen(["sleep", "3600"])
+        sys.stderr.write(f"injected hang: grandchild pid {grandchild.pid}\n")
+        sys.stderr.flush()
         while True:
             time.sleep(60)
     elif fault == "raise":
@@ -32,12 +42,11 @@ def inject(fault: str) -> None:
 
 
 def _exhaust_memory() -> None:
-    """Allocate under a tight address-space limit until the allocator fails with MemoryError."""
+    """Allocate until the allocator fails with MemoryError: under the cell's memory cap when one is set,
+    else under a 256 MiB cap set here (never the host's real memory)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = current + 256 * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    if soft == resource.RLIM_INFINITY:
+        apply_memory_cap(256)
     hoard = []
     try:
         while True:

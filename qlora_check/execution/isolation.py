@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qlora_check.execution.limits import kernel_oom_kills
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, ErrorInfo, Status
 from qlora_check.results.store import utc_now
@@ -43,6 +44,7 @@ class CellJob:
     learned_margin: float = 0.2
     max_memory_mb: int | None = None
     attempt: int = 1
+    log_max_bytes: int = 2_000_000
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -70,6 +72,27 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def cap_log(path: Path, max_bytes: int) -> bool:
+    """Keep only the tail of a log that grew past ``max_bytes``; True when it was cut.
+
+    The child writes with O_APPEND, so its next write lands after the kept tail.
+    """
+    try:
+        size = path.stat().st_size
+        if size <= max_bytes:
+            return False
+        keep = max_bytes // 2
+        with open(path, "r+b") as handle:
+            handle.seek(size - keep)
+            tail = handle.read()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"[qlora-check: log cut to its last {keep} bytes of {size}]\n".encode() + tail)
+    except OSError:
+        return False
+    return True
 
 
 def signal_name(number: int) -> str:
@@ -101,10 +124,12 @@ class SubprocessLauncher:
             "result_path": str(result_path),
             "learned_margin": job.learned_margin,
             "max_memory_mb": job.max_memory_mb,
+            "attempt": job.attempt,
         }
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         started_at, started = utc_now(), time.perf_counter()
-        with open(job.log_path, "wb") as log:
+        oom_kills_before = kernel_oom_kills()
+        with open(job.log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "qlora_check.execution.worker", str(spec_path)],
                 stdin=subprocess.DEVNULL,
@@ -116,20 +141,15 @@ class SubprocessLauncher:
             with self._lock:
                 self._running[process.pid] = process
             try:
-                timed_out = self._wait(process, job.timeout_s)
+                timed_out = wait_capping_log(process, job)
             finally:
                 with self._lock:
                     self._running.pop(process.pid, None)
         elapsed = time.perf_counter() - started
-        return classify(job, process.returncode, timed_out, self.cancelled.is_set(), result_path, started_at, elapsed)
-
-    def _wait(self, process: subprocess.Popen[bytes], timeout_s: float) -> bool:
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-            return True
-        return False
+        oom_killed = _oom_killer_struck(oom_kills_before, process.returncode)
+        return classify(
+            job, process.returncode, timed_out, self.cancelled.is_set(), result_path, started_at, elapsed, oom_killed
+        )
 
     def cancel_all(self) -> None:
         """Stop every running cell (their results become `interrupted`)."""
@@ -138,6 +158,30 @@ class SubprocessLauncher:
             running = list(self._running.values())
         for process in running:
             kill_group(process)
+
+
+def wait_capping_log(process: subprocess.Popen[bytes], job: CellJob) -> bool:
+    """Wait for the cell, keeping its log under the cap; kill its group at the timeout (returns True)."""
+    deadline = time.monotonic() + job.timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            kill_group(process)
+            cap_log(job.log_path, job.log_max_bytes)
+            return True
+        try:
+            process.wait(timeout=min(1.0, remaining))
+        except subprocess.TimeoutExpired:
+            cap_log(job.log_path, job.log_max_bytes)
+            continue
+        cap_log(job.log_path, job.log_max_bytes)
+        return False
+
+
+def _oom_killer_struck(before: int | None, returncode: int | None) -> bool:
+    """A SIGKILL while the kernel's OOM-kill count rose: the OOM killer, most likely."""
+    after = kernel_oom_kills()
+    return returncode == -signal.SIGKILL and before is not None and after is not None and after > before
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -162,6 +206,7 @@ def classify(
     result_path: Path,
     started_at: str,
     elapsed: float,
+    oom_killed: bool = False,
 ) -> CellResult:
     """Map how the worker ended to a result: its own result file when it wrote one, else the fault."""
     common: dict[str, Any] = {
@@ -186,6 +231,11 @@ def classify(
         reason = f"exceeded the {job.timeout_s:g} s timeout; the process group was killed"
         error = ErrorInfo("Timeout", reason, tail)
         return CellResult(**common, status=Status.TIMEOUT, reason=reason, error=error, timings=timings)
+    if oom_killed:
+        reason = "killed by SIGKILL while the kernel's OOM killer struck (out of memory)"
+        return CellResult(
+            **common, status=Status.OOM, reason=reason, error=ErrorInfo("SIGKILL", reason, tail), timings=timings
+        )
     if returncode is not None and returncode < 0:
         name = signal_name(-returncode)
         reason = f"killed by {name}"

@@ -1,40 +1,54 @@
-"""The run pipeline: load -> plan -> record n/a and skip -> run the rest isolated -> summarise.
+"""The run pipeline: load -> plan -> record n/a and skip -> run the rest isolated -> retry -> summarise.
 
-One core function, `run_matrix`, that the CLI calls; progress goes out as events.
+One core function, `run_matrix`, that the CLI calls; progress goes out as events. `--resume` reuses
+the same pipeline on an existing run directory, running only cells without a final result.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from qlora_check import __version__
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
-from qlora_check.execution.events import CellFinished, Observer, RunStarted, ignore
+from qlora_check.execution.events import CellFinished, Notice, Observer, RunStarted, ignore
 from qlora_check.execution.isolation import CellJob, SubprocessLauncher
 from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
-from qlora_check.execution.scheduler import run_jobs
+from qlora_check.execution.scheduler import Launcher, run_jobs
 from qlora_check.host import fingerprint
-from qlora_check.matrix.loader import load_matrix
+from qlora_check.matrix.loader import load_matrix, parse_matrix
+from qlora_check.matrix.model import Matrix
 from qlora_check.results.models import CellResult, Status
-from qlora_check.results.store import RunWriter, default_run_dir, point_latest, summarise, utc_now
+from qlora_check.results.store import (
+    RunWriter,
+    default_run_dir,
+    point_latest,
+    read_results,
+    read_run,
+    summarise,
+    utc_now,
+)
+
+RETRYABLE = frozenset({Status.CRASH, Status.TIMEOUT, Status.OOM})
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """What `qlora-check run` was asked to do; None means "take the matrix's setting"."""
 
-    matrix_path: Path
+    matrix_path: Path | None = None
     out: Path | None = None
     root: Path = Path("reports")
     timeout: float | None = None
     jobs: int | None = None
+    retries: int | None = None
+    max_memory_mb: int | None = None
+    resume: Path | None = None
     command: tuple[str, ...] = ()
 
 
@@ -59,47 +73,87 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+@dataclass
+class _Recorder:
+    """Appends each result as it ends; turns disagreeing attempts of one cell into `flaky`."""
+
+    writer: RunWriter
+    observer: Observer
+    results: dict[str, CellResult] = field(default_factory=dict)
+    history: dict[str, list[CellResult]] = field(default_factory=dict)
+    raw_status: dict[str, Status] = field(default_factory=dict)  # how the latest attempt itself ended
+
+    def __call__(self, result: CellResult) -> None:
+        self.raw_status[result.cell_id] = result.status
+        earlier = self.history.setdefault(result.cell_id, [])
+        if earlier:
+            result = _with_attempts(result, earlier)
+        earlier.append(result)
+        self.writer.append(result)
+        self.results[result.cell_id] = result
+        self.observer(CellFinished(result))
+
+
+def _with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+    attempts = [{"attempt": r.attempt, "status": r.status.value, "reason": r.reason} for r in earlier]
+    statuses = {r.status for r in earlier} | {result.status}
+    if len(statuses) == 1:
+        return replace(result, attempts=attempts)
+    story = "; ".join(f"attempt {a['attempt']}: {a['status']}" for a in attempts)
+    reason = f"attempts disagree ({story}; attempt {result.attempt}: {result.status.value} {result.reason})"
+    return replace(result, status=Status.FLAKY, reason=reason.strip(), attempts=attempts)
+
+
 def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
-    matrix = load_matrix(options.matrix_path)
+    """Run a matrix (or resume a run) and return its outcome; raises QloraCheckError for bad input."""
+    if options.resume is not None:
+        run_dir = options.resume
+        previous = read_run(run_dir)
+        matrix = parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json")
+        read = read_results(run_dir)
+        for warning in read.warnings:
+            observer(Notice(warning))
+        done = {cell_id: r for cell_id, r in read.final().items() if r.status.is_final}
+    else:
+        if options.matrix_path is None:
+            raise QloraCheckError("no matrix given", tip="qlora-check run MATRIX, or --resume RUN_DIR")
+        matrix = load_matrix(options.matrix_path)
+        previous, done = {}, {}
+        run_dir = options.out or default_run_dir(options.root, fingerprint().hostname)
+        if (run_dir / "run.json").exists():
+            raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
     planned = plan_matrix(matrix, HostCapabilities.detect())
     if not planned:
-        raise QloraCheckError(f"{options.matrix_path}: the matrix expands to no cells")
-    timeout = options.timeout if options.timeout is not None else matrix.settings.timeout
-    slots = options.jobs or matrix.settings.jobs or default_jobs()
-    host = fingerprint()
-    run_dir = options.out or default_run_dir(options.root, host.hostname)
-    if (run_dir / "run.json").exists():
-        raise QloraCheckError(f"{run_dir} already holds a run", tip="choose another --out")
+        raise QloraCheckError("the matrix expands to no cells")
+    return _execute(options, matrix, planned, run_dir, previous, done, observer)
+
+
+def _execute(
+    options: RunOptions,
+    matrix: Matrix,
+    planned: list[PlannedCell],
+    run_dir: Path,
+    previous: dict[str, Any],
+    done: dict[str, CellResult],
+    observer: Observer,
+) -> RunOutcome:
+    settings = matrix.settings
+    timeout = options.timeout if options.timeout is not None else settings.timeout
+    slots = options.jobs or settings.jobs or default_jobs()
+    retries = options.retries if options.retries is not None else settings.retries
+    max_memory_mb = options.max_memory_mb or settings.max_memory_mb
     writer = RunWriter(run_dir)
     writer.acquire()
     launcher = SubprocessLauncher()
-    results: dict[str, CellResult] = {}
-
-    def record(result: CellResult) -> None:
-        writer.append(result)
-        results[result.cell_id] = result
-
-    run_info: dict[str, Any] = {
-        "run_id": run_dir.name,
-        "qlora_check_version": __version__,
-        "status": "running",
-        "command": list(options.command) or sys.argv,
-        "started_at": utc_now(),
-        "ended_at": None,
-        "matrix": {**matrix.to_dict(), "content": matrix.source},
-        "settings": {"timeout_s": timeout, "jobs": slots, "isolation": launcher.isolation},
-        "host": host.to_dict(),
-        "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},
-        "summary": {},
-    }
+    recorder = _Recorder(writer, observer, results=dict(done))
+    run_info = _run_document(options, matrix, planned, run_dir, previous, launcher, timeout, slots, retries)
     try:
         writer.write_run(run_info)
-        observer(RunStarted(run_dir, planned, slots))
-        for entry in planned:
+        observer(RunStarted(run_dir, [p for p in planned if p.cell.id not in done], slots))
+        todo = [entry for entry in planned if entry.cell.id not in done]
+        for entry in todo:
             if entry.planned != RUN:
-                result = _not_run_result(entry)
-                record(result)
-                observer(CellFinished(result))
+                recorder(_not_run_result(entry))
         scratch = Path(tempfile.mkdtemp(prefix="qlora-check-"))
         try:
             jobs = [
@@ -108,22 +162,84 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
                     work_dir=scratch / entry.cell.id,
                     log_path=writer.log_path(entry.cell.id),
                     timeout_s=timeout,
-                    learned_margin=matrix.settings.learned_margin,
-                    max_memory_mb=matrix.settings.max_memory_mb,
+                    learned_margin=settings.learned_margin,
+                    max_memory_mb=max_memory_mb,
+                    log_max_bytes=settings.log_max_bytes,
                 )
-                for entry in planned
+                for entry in todo
                 if entry.planned == RUN
             ]
-            interrupted = run_jobs(jobs, launcher, slots, record, observer)
+            interrupted = _run_with_retries(jobs, launcher, slots, retries, recorder, writer, observer)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        counts = summarise(results)
+        counts = summarise(recorder.results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)
         point_latest(options.root, run_dir)
     finally:
         writer.release()
-    return RunOutcome(run_dir, results, counts, interrupted)
+    return RunOutcome(run_dir, recorder.results, counts, interrupted)
+
+
+def _run_with_retries(
+    jobs: list[CellJob],
+    launcher: Launcher,
+    slots: int,
+    retries: int,
+    recorder: _Recorder,
+    writer: RunWriter,
+    observer: Observer,
+) -> bool:
+    """Run the jobs; re-run those that crashed, timed out or ran out of memory, up to ``retries`` times."""
+    interrupted = run_jobs(jobs, launcher, slots, recorder, observer)
+    for attempt in range(2, retries + 2):
+        if interrupted:
+            break
+        again = [
+            replace(job, attempt=attempt, log_path=writer.log_path(job.cell.id, attempt))
+            for job in jobs
+            if recorder.raw_status[job.cell.id] in RETRYABLE
+        ]
+        if not again:
+            break
+        observer(
+            Notice(f"retrying {len(again)} cell(s) that crashed, timed out or ran out of memory (attempt {attempt})")
+        )
+        jobs = again
+        interrupted = run_jobs(again, launcher, slots, recorder, observer)
+    return interrupted
+
+
+def _run_document(
+    options: RunOptions,
+    matrix: Matrix,
+    planned: list[PlannedCell],
+    run_dir: Path,
+    previous: dict[str, Any],
+    launcher: Launcher,
+    timeout: float,
+    slots: int,
+    retries: int,
+) -> dict[str, Any]:
+    now = utc_now()
+    if previous:
+        document = {key: value for key, value in previous.items() if key != "schema_version"}
+        document.update(status="running", ended_at=None, resumes=[*previous.get("resumes", []), now])
+        return document
+    return {
+        "run_id": run_dir.name,
+        "qlora_check_version": __version__,
+        "status": "running",
+        "command": list(options.command),
+        "started_at": now,
+        "ended_at": None,
+        "resumes": [],
+        "matrix": {**matrix.to_dict(), "content": matrix.source},
+        "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": launcher.isolation},
+        "host": fingerprint().to_dict(),
+        "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},
+        "summary": {},
+    }
 
 
 def _not_run_result(entry: PlannedCell) -> CellResult:

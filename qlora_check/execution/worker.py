@@ -25,15 +25,12 @@ def _now() -> str:
     return utc_now()
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or type(exc).__name__ in {"OutOfMemoryError", "OutOfResources"}
-
-
 def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the cell described by ``spec``; return its result as a dict (never raises for cell faults)."""
     from qlora_check.capabilities import engine_for
     from qlora_check.engines import CellContext, load_engine
     from qlora_check.execution.faults import inject
+    from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
     from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
 
@@ -41,8 +38,10 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     started_at, started = _now(), time.perf_counter()
     base: dict[str, Any] = {"cell_id": cell.id, "label": cell.label, "values": cell.values, "started_at": started_at}
     try:
-        inject(str(cell["inject"]))
+        inject(str(cell["inject"]), int(spec.get("attempt", 1)))
         engine = load_engine(engine_for(str(cell["backend"])))
+        if spec.get("max_memory_mb"):
+            apply_memory_cap(int(spec["max_memory_mb"]))
         work_dir = Path(spec["work_dir"])
         work_dir.mkdir(parents=True, exist_ok=True)
         context = CellContext(
@@ -50,7 +49,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         )
         output = engine.run(cell, context)
     except BaseException as exc:  # the worker's job is to record every failure, whatever its class
-        status = Status.OOM if _is_out_of_memory(exc) else Status.ERROR
+        status = Status.OOM if is_out_of_memory(exc) else Status.ERROR
         tail = "".join(traceback.format_exception(exc)).splitlines()[-TRACEBACK_TAIL_LINES:]
         error = ErrorInfo(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), "\n".join(tail))
         traceback.print_exc()

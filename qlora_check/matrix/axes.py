@@ -76,7 +76,7 @@ TRAIN_TYPES = (*UNQUANTIZED_TRAIN_TYPES, *QUANTIZED_TRAIN_TYPES, "llama_pro")
 PRECISIONS = ("fp32", "fp16", "bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast")
 OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta", "adamw_8bit", "paged_adamw_8bit")
 SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
-INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill")
+INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill", "crash_once")
 
 _AXES = (
     Axis("backend", str, "cpu", "where the cell runs", BACKENDS, {"gpu": "cuda", "metal": "mps"}),

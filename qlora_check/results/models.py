@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
 
 
 class Status(str, Enum):
@@ -111,6 +111,7 @@ class CellResult:
     log_path: str | None = None
     engine: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     started_at: str | None = None
     ended_at: str | None = None
     schema_version: int = RESULT_SCHEMA_VERSION

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +20,49 @@ from typing import Any
 from qlora_check.errors import ResultsError, RunLockedError
 from qlora_check.results.models import RESULT_SCHEMA_VERSION, CellResult, Status
 
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".lock"
 LOGS_DIR = "logs"
 LATEST = "latest"
+
+
+Document = dict[str, Any]
+
+
+def _results_update_to_2(data: Document) -> Document:
+    """v2 added `attempts` (earlier attempts of a retried cell)."""
+    return {**data, "attempts": [], "schema_version": 2}
+
+
+def _run_update_to_2(data: Document) -> Document:
+    """v2 added `resumes` (when the run was resumed) and `settings.retries`."""
+    settings = {"retries": 0, **data.get("settings", {})}
+    return {**data, "resumes": [], "settings": settings, "schema_version": 2}
+
+
+Migrations = dict[int, Callable[[Document], Document]]
+# Each reader steps an older document through update_to_N in order (asv's way).
+RESULT_MIGRATIONS: Migrations = {2: _results_update_to_2}
+RUN_MIGRATIONS: Migrations = {2: _run_update_to_2}
+
+
+def migrate(
+    path: Path, data: Document, current: int, migrations: dict[int, Callable[[Document], Document]]
+) -> Document:
+    """Refuse newer documents; bring older ones up to ``current``."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultsError(f"{path}: missing or invalid schema_version")
+    if version > current:
+        raise ResultsError(
+            f"{path}: schema_version {version} is newer than this qlora-check reads (up to {current})",
+            tip="upgrade qlora-check to read this run",
+        )
+    for target in range(version + 1, current + 1):
+        data = migrations[target](data)
+    return data
 
 
 def utc_now() -> str:
@@ -137,8 +175,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: unreadable: {exc}") from None
     if not isinstance(document, dict):
         raise ResultsError(f"{path}: not a JSON object")
-    _check_version(path, document.get("schema_version"), RUN_SCHEMA_VERSION)
-    return document
+    return migrate(path, document, RUN_SCHEMA_VERSION, RUN_MIGRATIONS)
 
 
 @dataclass
@@ -176,7 +213,7 @@ def read_results(run_dir: Path) -> ResultsRead:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not an object")
-            _check_version(path, data.get("schema_version"), RESULT_SCHEMA_VERSION)
+            data = migrate(path, data, RESULT_SCHEMA_VERSION, RESULT_MIGRATIONS)
             results.append(CellResult.from_dict(data))
         except ResultsError:
             raise
@@ -186,16 +223,6 @@ def read_results(run_dir: Path) -> ResultsRead:
                 continue
             raise ResultsError(f"{path}: line {index + 1} is not a valid result: {exc}") from None
     return ResultsRead(results, warnings)
-
-
-def _check_version(path: Path, version: Any, supported: int) -> None:
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ResultsError(f"{path}: missing or invalid schema_version")
-    if version > supported:
-        raise ResultsError(
-            f"{path}: schema_version {version} is newer than this qlora-check reads (up to {supported})",
-            tip="upgrade qlora-check to read this run",
-        )
 
 
 def summarise(results: dict[str, CellResult]) -> dict[str, int]:
