@@ -72,7 +72,7 @@ def utc_now() -> str:
 def default_run_dir(root: Path, hostname: str) -> Path:
     """reports/runs/<UTC time>-<host>, the host name made safe for a path."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", hostname)[:64].strip(".") or "host"
+    safe_host = re.sub(r"[^A-Za-z0-9_-]", "_", hostname)[:64] or "host"
     candidate = root / "runs" / f"{stamp}-{safe_host}"
     suffix = 1
     while candidate.exists():

@@ -93,3 +93,15 @@ def test_latest_points_at_the_run(tmp_path: Path) -> None:
     point_latest(tmp_path, run)
     assert (tmp_path / "latest").resolve() == run.resolve()
     assert not os.readlink(tmp_path / "latest").startswith("/")
+
+
+def test_older_schema_versions_are_migrated(tmp_path: Path) -> None:
+    v1_line = {k: v for k, v in a_result("old").to_dict().items() if k != "attempts"}
+    v1_line["schema_version"] = 1
+    (tmp_path / "results.jsonl").write_text(json.dumps(v1_line) + "\n")
+    (back,) = read_results(tmp_path).results
+    assert back.cell_id == "old" and back.attempts == [] and back.schema_version == 2
+    v1_run = {"schema_version": 1, "run_id": "r", "status": "finished", "settings": {"jobs": 2}}
+    (tmp_path / "run.json").write_text(json.dumps(v1_run))
+    run = read_run(tmp_path)
+    assert run["schema_version"] == 2 and run["resumes"] == [] and run["settings"] == {"retries": 0, "jobs": 2}
