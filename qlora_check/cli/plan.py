@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.cli.common import console, user_errors
-from qlora_check.execution.plan import RUN, plan_matrix
+from qlora_check.execution.plan import RUN, parse_shard, plan_matrix
 from qlora_check.matrix.loader import load_matrix
 
 PLANNED_STYLE = {RUN: "green", "n/a": "dim", "skip": "yellow"}
@@ -22,10 +22,15 @@ PLANNED_STYLE = {RUN: "green", "n/a": "dim", "skip": "yellow"}
 def plan(
     matrix: Annotated[Path, typer.Argument(help="matrix YAML file")],
     as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON for machines")] = False,
+    shard: Annotated[str | None, typer.Option(help="only shard I of N (I/N)")] = None,
 ) -> None:
     """Show the cells MATRIX expands to (run / n/a / skip, and why) without running anything."""
+    try:
+        shard_numbers = parse_shard(shard) if shard else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
     loaded = load_matrix(matrix)
-    planned = plan_matrix(loaded, HostCapabilities.detect())
+    planned = plan_matrix(loaded, HostCapabilities.detect(), shard_numbers)
     if as_json:
         document = {"schema_version": 1, "matrix": loaded.name, "cells": [entry.to_dict() for entry in planned]}
         typer.echo(json.dumps(document, indent=2))

@@ -51,7 +51,7 @@ class RunProgress:
             self.counts[event.result.status] += 1
             counts = "  ".join(status_text(status) + f" {n}" for status, n in sorted(self.counts.items()))
             self.progress.update(self.task, advance=1, counts=counts)
-            if event.result.status.is_failure:
+            if event.result.fails_run or event.result.status is Status.XPASS:
                 self.console.print(
                     f"{status_text(event.result.status)} {escape(event.result.label)}: "
                     f"{escape(event.result.reason[:200])}"

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from qlora_check.cli.common import console, status_text, user_errors
 from qlora_check.cli.progress import RunProgress, summary_table
+from qlora_check.execution.plan import parse_shard
 from qlora_check.execution.run import RunOptions, run_matrix
 from qlora_check.results.models import Status
 
@@ -34,6 +35,9 @@ def run(
     max_memory: Annotated[
         int | None, typer.Option("--max-memory", min=1, help="memory cap per cell in MiB; exceeding it is oom")
     ] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="run only shard I of N (I/N): a stable partition of the cells by id")
+    ] = None,
     resume: Annotated[
         Path | None, typer.Option(help="run directory to resume: runs only the cells without a final result")
     ] = None,
@@ -48,7 +52,12 @@ def run(
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     if (matrix is None) == (resume is None):
         raise typer.BadParameter("give either a MATRIX or --resume RUN_DIR (not both)")
+    try:
+        shard_numbers = parse_shard(shard) if shard else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
     options = RunOptions(
+        shard=shard_numbers,
         matrix_path=matrix,
         retries=retries,
         max_memory_mb=max_memory,

@@ -39,5 +39,24 @@ def plan_cell(cell: Cell, host: HostCapabilities) -> PlannedCell:
     return PlannedCell(cell, RUN)
 
 
-def plan_matrix(matrix: Matrix, host: HostCapabilities) -> list[PlannedCell]:
-    return [plan_cell(cell, host) for cell in expand(matrix)]
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` → (I, N) with 1 ≤ I ≤ N; ValueError with a clear message otherwise."""
+    index, slash, count = text.partition("/")
+    if not slash or not index.strip().isdigit() or not count.strip().isdigit():
+        raise ValueError(f"a shard is I/N, e.g. 1/4, not {text!r}")
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        raise ValueError(f"shard {text!r}: I must be between 1 and N")
+    return i, n
+
+
+def in_shard(cell: Cell, shard: tuple[int, int] | None) -> bool:
+    """A stable partition by cell id: the same cell lands in the same shard on every machine."""
+    if shard is None:
+        return True
+    index, count = shard
+    return int(cell.id, 16) % count == index - 1
+
+
+def plan_matrix(matrix: Matrix, host: HostCapabilities, shard: tuple[int, int] | None = None) -> list[PlannedCell]:
+    return [plan_cell(cell, host) for cell in expand(matrix) if in_shard(cell, shard)]

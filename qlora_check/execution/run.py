@@ -17,12 +17,13 @@ from qlora_check import __version__
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
 from qlora_check.execution.events import CellFinished, Notice, Observer, RunStarted, ignore
+from qlora_check.execution.expectations import apply_expectations
 from qlora_check.execution.isolation import CellJob, SubprocessLauncher
 from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
 from qlora_check.execution.scheduler import Launcher, run_jobs
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix, parse_matrix
-from qlora_check.matrix.model import Matrix
+from qlora_check.matrix.model import ExpectRule, Matrix
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
     RunWriter,
@@ -49,6 +50,7 @@ class RunOptions:
     retries: int | None = None
     max_memory_mb: int | None = None
     resume: Path | None = None
+    shard: tuple[int, int] | None = None
     command: tuple[str, ...] = ()
 
 
@@ -65,7 +67,7 @@ class RunOutcome:
         """130 interrupted, 1 when any cell failed, else 0 (pass, skip, n/a, xfail only)."""
         if self.interrupted:
             return 130
-        return 1 if any(result.status.is_failure for result in self.results.values()) else 0
+        return 1 if any(result.fails_run for result in self.results.values()) else 0
 
 
 def default_jobs() -> int:
@@ -79,12 +81,14 @@ class _Recorder:
 
     writer: RunWriter
     observer: Observer
+    expectations: list[ExpectRule] = field(default_factory=list)
     results: dict[str, CellResult] = field(default_factory=dict)
     history: dict[str, list[CellResult]] = field(default_factory=dict)
     raw_status: dict[str, Status] = field(default_factory=dict)  # how the latest attempt itself ended
 
     def __call__(self, result: CellResult) -> None:
         self.raw_status[result.cell_id] = result.status
+        result = apply_expectations(result, self.expectations)
         earlier = self.history.setdefault(result.cell_id, [])
         if earlier:
             result = _with_attempts(result, earlier)
@@ -122,10 +126,16 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
         run_dir = options.out or default_run_dir(options.root, fingerprint().hostname)
         if (run_dir / "run.json").exists():
             raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
-    planned = plan_matrix(matrix, HostCapabilities.detect())
+    shard = options.shard or _stored_shard(previous)
+    planned = plan_matrix(matrix, HostCapabilities.detect(), shard)
     if not planned:
-        raise QloraCheckError("the matrix expands to no cells")
+        raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
     return _execute(options, matrix, planned, run_dir, previous, done, observer)
+
+
+def _stored_shard(run: dict[str, Any]) -> tuple[int, int] | None:
+    shard = run.get("shard")
+    return (int(shard["index"]), int(shard["count"])) if shard else None
 
 
 def _execute(
@@ -145,7 +155,7 @@ def _execute(
     writer = RunWriter(run_dir)
     writer.acquire()
     launcher = SubprocessLauncher()
-    recorder = _Recorder(writer, observer, results=dict(done))
+    recorder = _Recorder(writer, observer, matrix.expect, results=dict(done))
     run_info = _run_document(options, matrix, planned, run_dir, previous, launcher, timeout, slots, retries)
     try:
         writer.write_run(run_info)
@@ -238,6 +248,7 @@ def _run_document(
         "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": launcher.isolation},
         "host": fingerprint().to_dict(),
         "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},
+        "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
         "summary": {},
     }
 

@@ -40,9 +40,8 @@ class Status(str, Enum):
         return self is not Status.INTERRUPTED
 
 
-FAILURE_STATUSES = frozenset(
-    {Status.FAIL, Status.ERROR, Status.CRASH, Status.OOM, Status.TIMEOUT, Status.XPASS, Status.FLAKY}
-)
+# xpass is not a failure by itself (a fix happened upstream); a strict expectation makes it one.
+FAILURE_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.CRASH, Status.OOM, Status.TIMEOUT, Status.FLAKY})
 # Worst first: the order a pivot cell uses to pick its colour.
 SEVERITY = (
     Status.CRASH,
@@ -112,9 +111,16 @@ class CellResult:
     engine: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    expected: dict[str, Any] | None = None
     started_at: str | None = None
     ended_at: str | None = None
     schema_version: int = RESULT_SCHEMA_VERSION
+
+    @property
+    def fails_run(self) -> bool:
+        """Whether this result makes the run's exit code 1."""
+        strict_xpass = self.status is Status.XPASS and bool(self.expected and self.expected.get("strict"))
+        return self.status.is_failure or strict_xpass
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

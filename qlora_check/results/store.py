@@ -32,8 +32,8 @@ Document = dict[str, Any]
 
 
 def _results_update_to_2(data: Document) -> Document:
-    """v2 added `attempts` (earlier attempts of a retried cell)."""
-    return {**data, "attempts": [], "schema_version": 2}
+    """v2 added `attempts` (earlier attempts of a retried cell) and `expected` (a matching expect rule)."""
+    return {**data, "attempts": [], "expected": None, "schema_version": 2}
 
 
 def _run_update_to_2(data: Document) -> Document:
