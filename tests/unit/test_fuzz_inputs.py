@@ -15,10 +15,31 @@ from qlora_check.matrix import expand, load_matrix, parse_matrix
 from qlora_check.matrix.axes import AXES
 from qlora_check.results.store import read_results, read_run
 
-KEYS = st.sampled_from(["version", "name", "axes", "exclude", "include", "expect", "settings", "match", "status",
-                        "reason", "timeout", *AXES, "bogus", "ünïcødé", ""])
+KEYS = st.sampled_from(
+    [
+        "version",
+        "name",
+        "axes",
+        "exclude",
+        "include",
+        "expect",
+        "settings",
+        "match",
+        "status",
+        "reason",
+        "timeout",
+        *AXES,
+        "bogus",
+        "ünïcødé",
+        "",
+    ]
+)
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
     st.sampled_from(["cpu", "lora", "bnb-nf4", "fp32", "1", "-1", "nan"]),
 )
 DOCUMENTS = st.recursive(
@@ -43,8 +64,10 @@ def test_any_yaml_document(document: object) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(axes=st.dictionaries(st.sampled_from(list(AXES)), st.one_of(SCALARS, st.lists(SCALARS, max_size=8)), max_size=6),
-       extra=st.dictionaries(st.sampled_from(["include", "exclude", "expect", "settings"]), DOCUMENTS, max_size=2))
+@given(
+    axes=st.dictionaries(st.sampled_from(list(AXES)), st.one_of(SCALARS, st.lists(SCALARS, max_size=8)), max_size=6),
+    extra=st.dictionaries(st.sampled_from(["include", "exclude", "expect", "settings"]), DOCUMENTS, max_size=2),
+)
 def test_plausible_matrices_with_wrong_values(axes: dict[str, object], extra: dict[str, object]) -> None:
     text = yaml.safe_dump({"version": 1, "name": "fuzz", "axes": axes, **extra}, allow_unicode=True)
     accepts_or_explains(lambda: expand(parse_matrix(text)))
@@ -66,7 +89,9 @@ def test_arbitrary_unicode_text(text: str) -> None:
 
 def test_a_huge_list_is_answered_not_expanded_forever() -> None:
     values = ", ".join(str(i) for i in range(1, 5001))
-    accepts_or_explains(lambda: expand(parse_matrix(f"version: 1\nname: big\naxes: {{steps: [{values}], seed: [{values}]}}")))
+    accepts_or_explains(
+        lambda: expand(parse_matrix(f"version: 1\nname: big\naxes: {{steps: [{values}], seed: [{values}]}}"))
+    )
 
 
 @settings(max_examples=200, deadline=None)

@@ -16,7 +16,8 @@ def test_no_shell_true_and_no_unsafe_yaml_anywhere_in_the_package() -> None:
     offenders = [
         str(path.relative_to(PACKAGE))
         for path, text in sources()
-        if re.search(r"shell\s*=\s*True", text) or re.search(r"yaml\.(load|unsafe_load|full_load)\(", text)
+        if re.search(r"shell\s*=\s*True", text)
+        or re.search(r"yaml\.(load|unsafe_load|full_load)\(", text)
         or re.search(r"\b(eval|exec)\(", text)
     ]
     assert offenders == []

@@ -1,0 +1,44 @@
+"""A comparison as Markdown, for a CI step summary or a PR comment."""
+
+from __future__ import annotations
+
+from qlora_check.reports.compare import Comparison
+
+SECTIONS = (
+    ("regression", "Regressions (newly failing)"),
+    ("fix", "Fixes (newly passing)"),
+    ("status", "Other status changes"),
+    ("memory", "Peak memory changes"),
+    ("speed", "Speed changes"),
+    ("loss", "Loss-curve drift"),
+    ("added", "Cells added"),
+    ("removed", "Cells removed"),
+)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    counts = comparison.to_dict()["counts"]
+    lines = [
+        f"## qlora-check: {comparison.run_b} vs {comparison.run_a}",
+        "",
+        f"{comparison.cells_compared} cells compared: " + ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+        if comparison.changes
+        else f"{comparison.cells_compared} cells compared: no changes",
+    ]
+    for kind, title in SECTIONS:
+        changes = comparison.of_kind(kind)
+        if not changes:
+            continue
+        lines += ["", f"### {title}", "", "| cell | id | change |", "| --- | --- | --- |"]
+        lines += [f"| {_cell(c.label)} | `{c.cell_id}` | {_cell(c.detail)} |" for c in changes]
+    if comparison.environment:
+        lines += ["", "### Environment changes", "", "| what | before | after |", "| --- | --- | --- |"]
+        lines += [
+            f"| {_cell(name)} | {_cell(v['before'])} | {_cell(v['after'])} |"
+            for name, v in comparison.environment.items()
+        ]
+    return "\n".join(lines) + "\n"
