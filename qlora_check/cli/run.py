@@ -38,6 +38,9 @@ def run(
     shard: Annotated[
         str | None, typer.Option(help="run only shard I of N (I/N): a stable partition of the cells by id")
     ] = None,
+    compare_to: Annotated[
+        str | None, typer.Option(help="compare with `latest` or a run directory when the run ends")
+    ] = None,
     resume: Annotated[
         Path | None, typer.Option(help="run directory to resume: runs only the cells without a final result")
     ] = None,
@@ -58,6 +61,7 @@ def run(
         raise typer.BadParameter(str(exc), param_hint="--shard") from None
     options = RunOptions(
         shard=shard_numbers,
+        compare_to=compare_to,
         matrix_path=matrix,
         retries=retries,
         max_memory_mb=max_memory,
@@ -77,6 +81,12 @@ def run(
     console.print(summary_table(results))
     counts = ", ".join(f"{status_text(s)} {n}" for s, n in outcome.counts.items() if n)
     console.print(f"{counts}\nrun directory: {escape(str(outcome.run_dir))}")
+    if outcome.comparison is not None:
+        changes = outcome.comparison.to_dict()["counts"]
+        summary = ", ".join(f"{n} {kind}" for kind, n in changes.items() if n) or "no changes"
+        console.print(f"compared with {escape(outcome.comparison.run_a)}: {summary} (comparison.md in the run)")
+        for change in outcome.comparison.regressions:
+            console.print(f"[bold red]regression:[/] {escape(change.label)}: {escape(change.detail)}")
     if outcome.interrupted:
         console.print(f"{status_text(Status.INTERRUPTED)}: the run was interrupted; cells left are not recorded")
     raise typer.Exit(outcome.exit_code)

@@ -24,8 +24,10 @@ from qlora_check.execution.scheduler import Launcher, run_jobs
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
+from qlora_check.reports.compare import Comparison, compare_runs, write_comparison
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
+    LATEST,
     RunWriter,
     default_run_dir,
     point_latest,
@@ -51,6 +53,7 @@ class RunOptions:
     max_memory_mb: int | None = None
     resume: Path | None = None
     shard: tuple[int, int] | None = None
+    compare_to: str | None = None  # "latest" or a run directory
     command: tuple[str, ...] = ()
 
 
@@ -61,6 +64,7 @@ class RunOutcome:
     counts: dict[str, int]
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None
 
     @property
     def exit_code(self) -> int:
@@ -126,11 +130,31 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
         run_dir = options.out or default_run_dir(options.root, fingerprint().hostname)
         if (run_dir / "run.json").exists():
             raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
+    baseline = _baseline(options, observer)
     shard = options.shard or _stored_shard(previous)
     planned = plan_matrix(matrix, HostCapabilities.detect(), shard)
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
-    return _execute(options, matrix, planned, run_dir, previous, done, observer)
+    outcome = _execute(options, matrix, planned, run_dir, previous, done, observer)
+    if baseline is not None and not outcome.interrupted:
+        outcome.comparison = compare_runs(baseline, run_dir)
+        write_comparison(outcome.comparison, run_dir)
+    return outcome
+
+
+def _baseline(options: RunOptions, observer: Observer) -> Path | None:
+    """The run to compare with, resolved before this run moves `latest`."""
+    if options.compare_to is None:
+        return None
+    if options.compare_to == "latest":
+        latest = options.root / LATEST
+        if not latest.exists():
+            observer(Notice(f"no previous run at {latest}: nothing to compare with"))
+            return None
+        return latest.resolve()
+    baseline = Path(options.compare_to)
+    read_run(baseline)  # a clear error now rather than after the run
+    return baseline.resolve()
 
 
 def _stored_shard(run: dict[str, Any]) -> tuple[int, int] | None:

@@ -5,6 +5,7 @@ Pure functions over run directories; no heavy imports. Cells are matched by id.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,6 +77,14 @@ class Comparison:
             "changes": [asdict(change) for change in self.changes],
             "environment": self.environment,
         }
+
+
+def write_comparison(comparison: Comparison, run_dir: Path) -> None:
+    """comparison.json and comparison.md beside the run's results (the report shows them)."""
+    from qlora_check.reports.compare_markdown import comparison_markdown
+
+    (run_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (run_dir / "comparison.md").write_text(comparison_markdown(comparison), encoding="utf-8")
 
 
 def compare_runs(run_a: Path, run_b: Path, thresholds: Thresholds | None = None) -> Comparison:

@@ -31,7 +31,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shard_1 = run_matrix(RunOptions(matrix_path=matrix, root=root, out=root / "s1", jobs=1, shard=(1, 2))).run_dir
     shard_2 = run_matrix(RunOptions(matrix_path=matrix, root=root, out=root / "s2", jobs=1, shard=(2, 2))).run_dir
     strict = write_matrix(root, MATRIX + "settings: {learned_margin: 0.99}\n", "strict.yaml")
-    broken = run_matrix(RunOptions(matrix_path=strict, root=root, out=root / "broken", jobs=2)).run_dir
+    broken = run_matrix(
+        RunOptions(matrix_path=strict, root=root, out=root / "broken", jobs=2, compare_to="latest")
+    ).run_dir
     return {"root": root, "whole": whole, "s1": shard_1, "s2": shard_2, "broken": broken}
 
 
@@ -73,6 +75,13 @@ def test_compare_finds_the_forced_regression_and_exits_1(runs: dict[str, Path]) 
     assert "### Regressions (newly failing)" in markdown and "pass → fail" in markdown
     reverse = compare_runs(runs["broken"], runs["whole"])
     assert len(reverse.of_kind("fix")) == 2 and not reverse.regressions
+
+
+def test_compare_to_latest_is_resolved_before_the_run_moves_latest(runs: dict[str, Path]) -> None:
+    document = json.loads((runs["broken"] / "comparison.json").read_text())
+    assert Path(document["run_a"]) == runs["s2"].resolve()  # the latest run when "broken" started
+    assert (runs["root"] / "latest").resolve() == runs["broken"].resolve()
+    assert "### Regressions" in (runs["broken"] / "comparison.md").read_text()
 
 
 def test_expectations_make_xfail_and_xpass(tmp_path: Path) -> None:
