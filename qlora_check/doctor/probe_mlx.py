@@ -34,12 +34,12 @@ def run_probe(backend: str, family: str) -> dict[str, Any]:
     frozen = layer(inputs)
     relative_error = mx.linalg.norm(frozen - reference) / mx.linalg.norm(reference)
     mx.eval(loss, grad_a, grad_b, relative_error)
-    grad_norms = [float(mx.linalg.norm(g).item()) for g in (grad_a, grad_b)]
+    grad_norms = [_scalar(mx.linalg.norm(g)) for g in (grad_a, grad_b)]
     details: dict[str, Any] = {
         "device": str(mx.default_device()),
         "mlx": importlib.metadata.version("mlx"),
-        "loss": float(loss.item()),
-        "relative_error": float(relative_error.item()),
+        "loss": _scalar(loss),
+        "relative_error": _scalar(relative_error),
         "grad_norms": grad_norms,
     }
     problem = ""
@@ -51,3 +51,7 @@ def run_probe(backend: str, family: str) -> dict[str, Any]:
         problem = f"the quantized layer's output is {details['relative_error']:.0%} off the unquantized one's"
     details["problem"] = problem
     return details
+
+
+def _scalar(value: Any) -> float:
+    return float(value.item())

@@ -21,9 +21,7 @@ def quantize(base: torch.nn.Linear, family: str, device: torch.device) -> torch.
     if family == "bnb":
         import bitsandbytes as bnb
 
-        layer = bnb.nn.Linear4bit(
-            IN_FEATURES, OUT_FEATURES, bias=False, compute_dtype=torch.float32, quant_type="nf4"
-        )
+        layer = bnb.nn.Linear4bit(IN_FEATURES, OUT_FEATURES, bias=False, compute_dtype=torch.float32, quant_type="nf4")
         layer.weight = bnb.nn.Params4bit(base.weight.data.clone(), requires_grad=False, quant_type="nf4")
         return layer.to(device)  # Params4bit quantizes when it moves to a device
     if family == "hqq":
