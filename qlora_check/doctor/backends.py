@@ -14,6 +14,7 @@ from typing import Any
 from qlora_check.doctor.models import BackendStatus
 
 BACKEND_NAMES = ("cpu", "cuda", "mps", "mlx")
+NO_CUDA = "no CUDA device on this host"
 
 
 def assess_backends(
@@ -69,8 +70,8 @@ def _cuda(
         if visible:
             return BackendStatus("cuda", True, details={"gpus": visible, "verified": False})
         if gpus:
-            return BackendStatus("cuda", False, "CUDA_VISIBLE_DEVICES hides every GPU nvidia-smi lists")
-        return BackendStatus("cuda", False, "no CUDA device on this host (nvidia-smi lists none)")
+            return BackendStatus("cuda", False, f"{NO_CUDA}: CUDA_VISIBLE_DEVICES hides every GPU nvidia-smi lists")
+        return BackendStatus("cuda", False, f"{NO_CUDA} (nvidia-smi lists none)")
     details = {
         "torch": torch_info.get("version"),
         "cuda_build": torch_info.get("cuda_build"),
@@ -83,11 +84,11 @@ def _cuda(
         return BackendStatus("cuda", True, details=details)
     version = torch_info.get("version")
     if not torch_info.get("cuda_build") and not torch_info.get("hip_build"):
-        reason = f"torch {version} is a CPU-only build (torch.version.cuda and torch.version.hip are None)"
+        reason = f"{NO_CUDA}: torch {version} is a CPU-only build (torch.version.cuda and torch.version.hip are None)"
     else:
         build = f"ROCm {details['hip_build']}" if details["kind"] == "rocm" else f"CUDA {details['cuda_build']}"
         seen = torch_info.get("cuda_error") or ("nvidia-smi lists no GPU" if not gpus else "no usable device")
-        reason = f"torch {version} is built for {build} but torch.cuda.is_available() is False ({seen})"
+        reason = f"{NO_CUDA}: torch {version} is built for {build} but torch.cuda.is_available() is False ({seen})"
     return BackendStatus("cuda", False, reason, details)
 
 
