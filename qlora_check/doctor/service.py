@@ -88,7 +88,9 @@ def run_doctor(options: DoctorOptions, on_probe: Callable[[ProbeResult], None] =
         raise QloraCheckError("--refresh re-runs the probes and --no-probe skips them: choose one")
     directory = options.cache_dir or cache.cache_dir()
     if directory.exists() and not directory.is_dir():
-        raise QloraCheckError(f"the cache directory {directory} is not a directory", tip=f"set {cache.CACHE_ENV}")
+        raise QloraCheckError(
+            f"the cache directory {directory} is not a directory", tip=f"pass --cache-dir DIR or set {cache.CACHE_ENV}"
+        )
     gpus = nvidia_gpus()
     environment = cache.environment(gpus)
     fingerprint = cache.fingerprint_of(environment)
