@@ -86,7 +86,7 @@ class HostCapabilities:
             name: module_available(name)
             for name in ("torch", "transformers", "peft", "bitsandbytes", "hqq", "optimum.quanto", "mlx", "mlx_lm")
         }
-        gpus = nvidia_gpus() if modules["torch"] else []
+        gpus = nvidia_gpus()  # always, as doctor does: the cache key must not depend on torch being there
         fingerprint = doctor_cache.fingerprint_of(doctor_cache.environment(gpus))
         entry = doctor_cache.load(cache_dir or doctor_cache.cache_dir(), fingerprint)
         backends = assess_backends(modules, entry.devices if entry else None, gpus)

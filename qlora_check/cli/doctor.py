@@ -15,7 +15,7 @@ from qlora_check.doctor.models import FAMILY_LIBRARY, MLX_FAMILIES, TORCH_FAMILI
 from qlora_check.doctor.probes import DEFAULT_TIMEOUT_S
 from qlora_check.doctor.service import DoctorOptions, DoctorReport, run_doctor
 
-CACHE_HELP = "probe cache directory [default: $QLORA_CHECK_CACHE_DIR or ~/.cache/qlora-check]"
+CACHE_HELP = "probe cache directory (default: $QLORA_CHECK_CACHE_DIR, else ~/.cache/qlora-check)"
 FAMILY_COLUMNS = tuple(dict.fromkeys((*TORCH_FAMILIES, *MLX_FAMILIES)))
 FAMILY_TITLE = {"none": "plain", "bnb": "bitsandbytes", "hqq": "hqq", "quanto": "quanto", "mlx": "mlx quantize"}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qlora_check.doctor.models import ProbeResult, ProbeSpec
-from qlora_check.doctor.probes import run_probe
+from qlora_check.doctor.probes import run_probe, run_probes
 from qlora_check.doctor.service import DoctorOptions, detect_devices, run_doctor
 from tests.conftest import REPO, pythonpath_env
 
@@ -68,6 +68,12 @@ def test_doctor_probes_every_family_for_real_reuses_the_cache_and_refreshes(tmp_
     refreshed = run_doctor(DoctorOptions(cache_dir=tmp_path, refresh=True), seen.append)
     assert [result.key for result in seen] == EXPECTED
     assert refreshed.probe_source == "fresh" and not any(result.cached for result in refreshed.probes)
+
+
+def test_parallel_probes_keep_their_order() -> None:
+    specs = [ProbeSpec("mlx", "mlx"), ProbeSpec("mlx", "none")]
+    results = run_probes(specs, timeout_s=120, jobs=2)
+    assert [(result.key, result.status) for result in results] == [("mlx/mlx", "pass"), ("mlx/none", "pass")]
 
 
 def test_a_library_that_cannot_be_imported_is_missing_with_its_hint(tmp_path: Path) -> None:
