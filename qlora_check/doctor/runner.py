@@ -51,6 +51,9 @@ def run_worker(request: dict[str, Any], timeout_s: float, env: dict[str, str] | 
             except subprocess.TimeoutExpired:
                 kill_group(process)
                 timed_out = True
+            except BaseException:  # Ctrl-C: the probe runs in its own session and would outlive us
+                kill_group(process)
+                raise
         duration = time.perf_counter() - started
         return WorkerOutcome(_read(result_path), process.returncode, timed_out, log_tail(log_path, 15), duration)
 

@@ -25,8 +25,6 @@ from qlora_check.errors import QloraCheckError
 from qlora_check.host import module_available, nvidia_gpus
 from qlora_check.results.store import utc_now
 
-DEVICES_TIMEOUT_S = 120.0
-
 
 @dataclass(frozen=True)
 class DoctorOptions:
@@ -97,7 +95,7 @@ def run_doctor(options: DoctorOptions, on_probe: Callable[[ProbeResult], None] =
     entry = cache.load(directory, fingerprint) or cache.CacheEntry(fingerprint, environment)
     libraries = detect_libraries()
     installed = {library.module: module_available(library.module) for library in libraries}
-    devices, devices_error = detect_devices(options.env)
+    devices, devices_error = detect_devices(options.env, options.timeout_s)
     if devices is not None:
         entry.devices, entry.devices_at = devices, utc_now()
     backends = assess_backends(installed, devices, gpus)
@@ -109,13 +107,13 @@ def run_doctor(options: DoctorOptions, on_probe: Callable[[ProbeResult], None] =
     )
 
 
-def detect_devices(env: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+def detect_devices(env: dict[str, str], timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[dict[str, Any] | None, str]:
     """What torch and mlx report, asked in a subprocess so this process never imports them."""
-    outcome = run_worker({"mode": "devices"}, DEVICES_TIMEOUT_S, env)
+    outcome = run_worker({"mode": "devices"}, timeout_s, env)
     if outcome.result is not None:
         return outcome.result, ""
     if outcome.timed_out:
-        return None, f"device detection did not finish within {DEVICES_TIMEOUT_S:g} s"
+        return None, f"device detection did not finish within {timeout_s:g} s"
     return None, f"device detection exited with code {outcome.returncode}: {outcome.output_tail[-300:]}"
 
 
