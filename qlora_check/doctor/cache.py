@@ -49,6 +49,7 @@ def environment(gpus: list[dict[str, str]]) -> dict[str, Any]:
         "libraries": library_versions(),
         "gpus": [{k: gpu.get(k) for k in ("name", "memory", "driver", "compute_capability")} for gpu in gpus],
         "visible_devices": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")},
+        "pythonpath": os.environ.get("PYTHONPATH"),  # probes and cells inherit it: it can change what imports
     }
 
 
