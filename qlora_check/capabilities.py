@@ -5,11 +5,12 @@ The rules live here and only here; `plan`, `run` and `doctor` all ask this modul
 
 from __future__ import annotations
 
-import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qlora_check.doctor import cache as doctor_cache
+from qlora_check.doctor.backends import assess_backends
+from qlora_check.doctor.models import PLAIN, family_of
 from qlora_check.host import module_available, nvidia_gpus
 from qlora_check.matrix.axes import (
     BNB_QUANTIZERS,
@@ -64,25 +65,46 @@ def not_applicable_reason(cell: Cell) -> str | None:
 
 @dataclass(frozen=True)
 class HostCapabilities:
-    """What this host has, as far as it can be told without importing heavy libraries."""
+    """What this host has, as far as it can be told without importing heavy libraries.
+
+    ``backend_reasons`` says why each absent backend is absent (doctor's detection: cheap facts, refined
+    by what torch and mlx reported when a cached doctor answer exists for this environment).
+    ``probe_failures`` maps (backend, family) to the error of a cached doctor probe that failed there;
+    nothing here runs a probe: `qlora-check doctor` does.
+    """
 
     modules: dict[str, bool]
     cuda_devices: int
     mps: bool
     notes: dict[str, str] = field(default_factory=dict)
+    backend_reasons: dict[str, str] = field(default_factory=dict)
+    probe_failures: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
-    def detect(cls) -> HostCapabilities:
+    def detect(cls, cache_dir: Path | None = None) -> HostCapabilities:
         modules = {
             name: module_available(name)
             for name in ("torch", "transformers", "peft", "bitsandbytes", "hqq", "optimum.quanto", "mlx", "mlx_lm")
         }
-        apple_silicon = platform.system() == "Darwin" and platform.machine() == "arm64"
-        cuda_devices = len(nvidia_gpus()) if modules["torch"] else 0
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if visible is not None and cuda_devices:
-            cuda_devices = min(cuda_devices, len([d for d in visible.split(",") if d.strip()]))
-        return cls(modules=modules, cuda_devices=cuda_devices, mps=apple_silicon and modules["torch"])
+        gpus = nvidia_gpus()  # always, as doctor does: the cache key must not depend on torch being there
+        fingerprint = doctor_cache.fingerprint_of(doctor_cache.environment(gpus))
+        entry = doctor_cache.load(cache_dir or doctor_cache.cache_dir(), fingerprint)
+        backends = assess_backends(modules, entry.devices if entry else None, gpus)
+        notes = {"doctor_cache": f"doctor answer of {entry.devices_at or 'unknown time'}"} if entry else {}
+        failures = {
+            (result.backend, result.family): f"{result.reason} (doctor probe of {result.probed_at})"
+            for result in (entry.probes.values() if entry else ())
+            if result.is_verdict_against
+        }
+        cuda = backends["cuda"]
+        return cls(
+            modules=modules,
+            cuda_devices=len(cuda.details.get("devices") or cuda.details.get("gpus") or []) if cuda.available else 0,
+            mps=backends["mps"].available,
+            notes=notes,
+            backend_reasons={name: backend.reason for name, backend in backends.items() if not backend.available},
+            probe_failures=failures,
+        )
 
     def skip_reason(self, cell: Cell) -> str | None:
         """Why this host cannot run the cell, or None when it can."""
@@ -91,6 +113,8 @@ class HostCapabilities:
         for module in engine_modules:
             if not self.modules.get(module, False):
                 return f"{module} is not installed (pip install {module.replace('_', '-')})"
+        if backend in self.backend_reasons:
+            return self.backend_reasons[backend]
         if backend == "cuda" and self.cuda_devices == 0:
             return "no CUDA device on this host (nvidia-smi lists none)"
         if backend == "mps" and not self.mps:
@@ -100,7 +124,21 @@ class HostCapabilities:
         for library in (QUANTIZER_LIBRARY.get(cell["quantizer"]), OPTIMIZER_LIBRARY.get(cell["optimizer"])):
             if library and not self.modules.get(library[0], False):
                 return f"{library[1]} is not installed (pip install {library[1]})"
+        probe_reason = self.probe_failure(backend, str(cell["quantizer"]))
+        if probe_reason:
+            return probe_reason
         model = str(cell["model"])
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
             return f"model path {model} does not exist on this host"
+        return None
+
+    def probe_failure(self, backend: str, quantizer: str) -> str | None:
+        """The cached doctor probe's error when ``backend`` (plain) or ``quantizer``'s family failed there."""
+        plain = self.probe_failures.get((backend, PLAIN))
+        if plain:
+            return f"doctor: plain LoRA forward/backward fails on {backend}: {plain}"
+        family = family_of(quantizer)
+        failure = self.probe_failures.get((backend, family)) if family != PLAIN else None
+        if failure:
+            return f"doctor: the {family} probe fails on {backend}: {failure}"
         return None

@@ -35,3 +35,9 @@ def pythonpath_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     return env
+
+
+@pytest.fixture(autouse=True)
+def _isolated_doctor_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan/run read cached doctor verdicts: never let a developer's ~/.cache/qlora-check decide a test."""
+    monkeypatch.setenv("QLORA_CHECK_CACHE_DIR", str(tmp_path_factory.mktemp("doctor-cache")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from qlora_check.cli import compare as compare_command
+from qlora_check.cli import doctor as doctor_command
 from qlora_check.cli import merge as merge_command
 from qlora_check.cli import plan as plan_command
 from qlora_check.cli import run as run_command
@@ -20,8 +21,9 @@ app = typer.Typer(
 app.command("run")(run_command.run)
 app.command("plan")(plan_command.plan)
 app.command("schema")(schema_command.schema)
-app.command("merge")(merge_command.merge)
+app.command("doctor")(doctor_command.doctor)
 app.command("compare")(compare_command.compare)
+app.command("merge")(merge_command.merge)
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""Which probes to run (backend present x quantizer family installed) and running them as subprocesses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from qlora_check.doctor.models import (
+    FAMILY_LIBRARY,
+    FAMILY_VARIANT,
+    MLX_FAMILIES,
+    TORCH_FAMILIES,
+    BackendStatus,
+    ProbeResult,
+    ProbeSpec,
+    ProbeStatus,
+)
+from qlora_check.doctor.runner import run_worker
+from qlora_check.execution.isolation import signal_name
+from qlora_check.results.store import utc_now
+
+DEFAULT_TIMEOUT_S = 180.0  # a cold first import of torch + a quantizer took 80 s on a loaded 2-core box
+
+
+def families_for(backend: str) -> tuple[str, ...]:
+    return MLX_FAMILIES if backend == "mlx" else TORCH_FAMILIES
+
+
+def plan_probes(backends: Mapping[str, BackendStatus], installed: Mapping[str, bool]) -> list[ProbeSpec]:
+    """One probe per present backend and installed family (``installed``: module name -> importable)."""
+    specs = []
+    for name, backend in backends.items():
+        if not backend.available:
+            continue
+        for family in families_for(name):
+            library = FAMILY_LIBRARY.get(family)
+            if library is None or installed.get(library[0], False):
+                specs.append(ProbeSpec(name, family))
+    return specs
+
+
+def run_probe(spec: ProbeSpec, timeout_s: float, env: dict[str, str] | None = None) -> ProbeResult:
+    """Run one probe in its own interpreter and turn however it ended into a result."""
+    started_at = utc_now()
+    outcome = run_worker({"mode": "probe", "backend": spec.backend, "family": spec.family}, timeout_s, env)
+    common: dict[str, Any] = {
+        "backend": spec.backend,
+        "family": spec.family,
+        "variant": FAMILY_VARIANT[spec.family],
+        "duration_s": round(outcome.duration_s, 2),
+        "probed_at": started_at,
+    }
+    if outcome.timed_out:
+        reason = f"the probe did not finish within {timeout_s:g} s and was killed"
+        return ProbeResult(**common, status=ProbeStatus.TIMEOUT, reason=reason, error_type="Timeout")
+    if outcome.result is not None:
+        return ProbeResult.from_dict({**outcome.result, **common})
+    if outcome.returncode is not None and outcome.returncode < 0:
+        name = signal_name(-outcome.returncode)
+        reason = f"the probe process was killed by {name}: {_last_line(outcome.output_tail)}".rstrip(": ")
+        return ProbeResult(**common, status=ProbeStatus.CRASH, reason=reason, error_type=name)
+    reason = f"the probe exited with code {outcome.returncode} without an answer: {_last_line(outcome.output_tail)}"
+    return ProbeResult(**common, status=ProbeStatus.ERROR, reason=reason.rstrip(": "), error_type="WorkerExit")
+
+
+def run_probes(
+    specs: Iterable[ProbeSpec],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    jobs: int = 1,
+    env: dict[str, str] | None = None,
+    on_result: Callable[[ProbeResult], None] = lambda result: None,
+) -> list[ProbeResult]:
+    """Run ``specs`` with at most ``jobs`` at once (each probe is single-threaded), in ``specs`` order."""
+    specs = list(specs)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(run_probe, spec, timeout_s, env) for spec in specs]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            on_result(results[-1])
+    return results
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
