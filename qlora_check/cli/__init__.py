@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from qlora_check.cli import plan as plan_command
+from qlora_check.cli import report as report_command
 from qlora_check.cli import run as run_command
 from qlora_check.cli import schema as schema_command
 
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.command("run")(run_command.run)
 app.command("plan")(plan_command.plan)
 app.command("schema")(schema_command.schema)
+app.command("report")(report_command.report)
 
 
 def main() -> None:

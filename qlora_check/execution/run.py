@@ -22,6 +22,7 @@ from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix
+from qlora_check.reports import write_reports_after_run
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import RunWriter, default_run_dir, point_latest, summarise, utc_now
 
@@ -120,6 +121,7 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
         counts = summarise(results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)
+        write_reports_after_run(run_dir, observer)
         point_latest(options.root, run_dir)
     finally:
         writer.release()

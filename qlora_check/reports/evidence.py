@@ -86,7 +86,8 @@ def evidence(results: Sequence[CellResult], host: dict[str, Any], started_at: st
         tested[(quantizer, backend)] = tested.get((quantizer, backend), 0) + 1
         passed[(quantizer, backend)] = passed.get((quantizer, backend), 0) + (result.status is Status.PASS)
     entries = {key: EvidenceEntry(key[0], key[1], passed[key], count) for key, count in tested.items()}
-    libraries = host.get("libraries") if isinstance(host.get("libraries"), dict) else {}
+    found = host.get("libraries")
+    libraries: dict[str, Any] = found if isinstance(found, dict) else {}
     return Evidence(
         quantizers=sorted(quantizers, key=lambda value: value_sort_key("quantizer", value)),
         backends=sorted(backends, key=lambda value: value_sort_key("backend", value)),

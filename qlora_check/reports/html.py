@@ -70,8 +70,9 @@ def payload(report: RunReport) -> dict[str, Any]:
     values: dict[str, list[str]] = {}
     for axis in axes:
         seen = {str(result.values.get(axis)): result.values.get(axis) for result in report.results}
-        values[axis] = sorted(seen, key=lambda text, axis=axis, seen=seen: value_sort_key(axis, seen[text]))
+        values[axis] = [text for _, text in sorted((value_sort_key(axis, raw), text) for text, raw in seen.items())]
     index = {axis: {text: i for i, text in enumerate(values[axis])} for axis in axes}
+    engines: dict[str, int] = {}  # engine settings repeat across cells: stored once, cells point at them
     first = report.results[0].values if report.results else {}
     common = {name: first.get(name) for name in AXES if name not in axes and name in first}
     return {
@@ -80,11 +81,15 @@ def payload(report: RunReport) -> dict[str, Any]:
         "common": common,
         "statuses": status_styles(),
         "defaults": {"rows": list(DEFAULT_ROWS), "cols": list(DEFAULT_COLUMNS)},
-        "cells": [_cell(report, result, [index[a][str(result.values.get(a))] for a in axes]) for result in report.results],
+        "cells": [
+            _cell(report, result, [index[a][str(result.values.get(a))] for a in axes], engines)
+            for result in report.results
+        ],
+        "engines": [json.loads(text) for text in engines],
     }
 
 
-def _cell(report: RunReport, result: CellResult, indices: list[int]) -> dict[str, Any]:
+def _cell(report: RunReport, result: CellResult, indices: list[int], engines: dict[str, int]) -> dict[str, Any]:
     cell: dict[str, Any] = {"id": result.cell_id, "label": result.label, "status": result.status.value, "v": indices}
     optional: dict[str, Any] = {
         "reason": result.reason,
@@ -102,12 +107,17 @@ def _cell(report: RunReport, result: CellResult, indices: list[int]) -> dict[str
         else None,
         "log": _href(report.log_link(result)),
         "tail": report.log_tail(result),
-        "engine": result.engine,
+        "engine": _engine_index(result.engine, engines),
         "attempt": result.attempt if result.attempt != 1 else None,
-        "started_at": result.started_at,
     }
     cell.update({key: value for key, value in optional.items() if value not in (None, "", [], {})})
     return cell
+
+
+def _engine_index(engine: dict[str, Any], engines: dict[str, int]) -> int | None:
+    if not engine:
+        return None
+    return engines.setdefault(json.dumps(engine, sort_keys=True), len(engines))
 
 
 def _href(link: str | None) -> str | None:
@@ -126,11 +136,7 @@ def _round(value: float) -> float | str:
 
 def _rounded(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        key: _rounded(value)
-        if isinstance(value, dict)
-        else _round(value)
-        if isinstance(value, float)
-        else value
+        key: _rounded(value) if isinstance(value, dict) else _round(value) if isinstance(value, float) else value
         for key, value in data.items()
     }
 

@@ -27,11 +27,15 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 
 def write_reports(run_dir: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
     """Render ``formats`` (all by default) from the run's files; the paths written, in order."""
-    report = load_report(run_dir)
+    return write_report(load_report(run_dir), formats)
+
+
+def write_report(report: RunReport, formats: Iterable[str] = FORMATS) -> list[Path]:
+    """Render ``formats`` of an already loaded run into its directory."""
     written = []
     for name in formats:
         filename, renderer = FORMATS[name]
-        written.append(_write_atomically(run_dir / filename, renderer(report)))
+        written.append(_write_atomically(report.run_dir / filename, renderer(report)))
     return written
 
 

@@ -349,12 +349,11 @@
       if (cell.log && /^(\.\/|file:)/.test(cell.log)) append(body, el("a", { href: cell.log, "class": "log-link" }, "open the full log"));
       if (cell.tail) append(body, el("pre", { "class": "block log-tail" }, cell.tail));
     }
-    if (cell.engine) {
+    if (cell.engine !== undefined) {
       append(body, el("details", {}, el("summary", { "class": "hint" }, "engine settings"),
-        el("pre", { "class": "block" }, JSON.stringify(cell.engine, null, 1))));
+        el("pre", { "class": "block" }, JSON.stringify(DATA.engines[cell.engine], null, 1))));
     }
-    append(body, el("p", { "class": "hint" }, "cell " + cell.id + (cell.started_at ? " · started " + cell.started_at : "") +
-      (cell.attempt ? " · attempt " + cell.attempt : "")));
+    append(body, el("p", { "class": "hint" }, "cell " + cell.id + (cell.attempt ? " · attempt " + cell.attempt : "")));
   }
   function chart(values, title, kind) {
     var W = 320, H = 150, L = 48, R = 10, T = 10, B = 24;
