@@ -137,7 +137,7 @@
             var list = state.filters[axis] || (state.filters[axis] = []);
             toggle(list, v); update();
           }
-        }, v));
+        }, v, el("span", { "class": "n" }, String(counts[j]))));
       });
       append(table, el("tr", {}, el("td", { "class": "axis-name" }, axis), el("td", {}, seg), el("td", {}, chips)));
     });
@@ -347,7 +347,11 @@
     if (cell.log || cell.tail) {
       append(body, el("h3", {}, "Log"));
       if (cell.log && /^(\.\/|file:)/.test(cell.log)) append(body, el("a", { href: cell.log, "class": "log-link" }, "open the full log"));
-      if (cell.tail) append(body, el("pre", { "class": "block log-tail" }, cell.tail));
+      if (cell.tail) {
+        var tail = el("pre", { "class": "block log-tail" }, cell.tail);
+        append(body, tail);
+        tail.scrollTop = tail.scrollHeight;  // the end of a log says most
+      }
     }
     if (cell.engine !== undefined) {
       append(body, el("details", {}, el("summary", { "class": "hint" }, "engine settings"),
