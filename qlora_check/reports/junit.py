@@ -1,8 +1,9 @@
 """junit.xml: one testcase per cell, so any CI system shows the matrix as tests.
 
 classname is ``backend.quantizer``, name the cell's label. skip and n/a (and xfail, interrupted) become
-``<skipped>`` with the reason; a failed check, xpass or flaky becomes ``<failure>``; an exception, crash,
-oom or timeout becomes ``<error>``. Failure bodies carry the traceback and the log tail.
+``<skipped>`` with the reason; an exception, crash, oom or timeout becomes ``<error>``; any other result
+that fails the run (a failed check, flaky, a strict xpass) becomes ``<failure>``; the rest pass.
+Failure bodies carry the traceback and the log tail.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 from qlora_check.reports.logs import clean_text
-from qlora_check.reports.model import RunReport
+from qlora_check.reports.model import RunReport, fails
 from qlora_check.results.models import CellResult, Status
 
-FAILURES = frozenset({Status.FAIL, Status.XPASS, Status.FLAKY})
 ERRORS = frozenset({Status.ERROR, Status.CRASH, Status.OOM, Status.TIMEOUT})
 SKIPPED = frozenset({Status.SKIP, Status.NOT_APPLICABLE, Status.XFAIL, Status.INTERRUPTED})
 
@@ -70,8 +70,8 @@ def _add_outcome(case: ET.Element, result: CellResult, report: RunReport) -> str
     if status in SKIPPED:
         ET.SubElement(case, "skipped", message=message)
         return "skipped"
-    if status in FAILURES or status in ERRORS:
-        kind = "failure" if status in FAILURES else "error"
+    if fails(result):
+        kind = "error" if status in ERRORS else "failure"
         element = ET.SubElement(case, kind, message=message, type=_error_type(result))
         element.text = _body(result, report)
         return kind

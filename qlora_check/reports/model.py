@@ -60,16 +60,21 @@ class RunReport:
         return [*CORE_AXES, *varying]
 
     def failing(self) -> list[CellResult]:
-        return [result for result in self.results if result.status.is_failure]
+        return [result for result in self.results if fails(result)]
 
     def log_link(self, result: CellResult) -> str | None:
         return log_link(self.run_dir, result)
 
     def log_tail(self, result: CellResult) -> str:
         """The log tail of a failing cell; empty for the others (reports never inline whole logs)."""
-        if not result.status.is_failure and result.status is not Status.INTERRUPTED:
+        if not fails(result) and result.status is not Status.INTERRUPTED:
             return ""
         return log_tail(log_file(self.run_dir, result))
+
+
+def fails(result: CellResult) -> bool:
+    """Whether a result fails the run: the result's own verdict where it has one (a strict xpass does)."""
+    return bool(getattr(result, "fails_run", result.status.is_failure))
 
 
 def load_report(run_dir: Path) -> RunReport:
