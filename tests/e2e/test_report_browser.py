@@ -86,9 +86,9 @@ def mixed_run(tmp_path: Path) -> Path:
     return run_dir
 
 
-def _screenshot(page: Page, name: str) -> None:
+def _screenshot(page: Page, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    page.page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
 
 
 def _entry_counts(page: Page) -> list[int]:
@@ -152,7 +152,7 @@ def test_clicking_a_cell_opens_details_with_curves_checks_and_memory(open_report
     paths = page.page.eval_on_selector_all("#details svg.curve path.line", "els => els.map(e => e.getAttribute('d'))")
     assert len(paths) == 2 and all(d.startswith("M") and d.count("L") == 11 for d in paths)  # 12 steps each
     assert f"cell={FAIL_CELL}" in page.page.url
-    _screenshot(page, "report-details.png")
+    _screenshot(page, "report-details.png", full_page=False)
     page.page.click("#details-close")
     assert not details.is_visible() and "cell=" not in page.page.url
     # a square with several cells lists them; each opens its own details
@@ -190,4 +190,4 @@ def test_text_from_results_never_runs(open_report: Any, mixed_run: Path) -> None
     assert page.page.evaluate("window.__pwned") is None
     assert page.count("img") == 0 and page.count("#details b") == 0 and page.count("script") == 2
     assert page.dialogs == [] and page.problems == []
-    _screenshot(page, "report-hostile.png")
+    _screenshot(page, "report-hostile.png", full_page=False)

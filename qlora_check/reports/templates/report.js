@@ -324,8 +324,8 @@
         return [k, el("div", { style: "display:flex;gap:8px;align-items:center" },
           el("div", { "class": "bar", style: "width:" + Math.round(200 * num(phases[k]) / top) + "px" }), fmt(phases[k]))];
       });
-      ["peak_rss_mb", "baseline_rss_mb", "method"].forEach(function (k) {
-        if (memory[k] !== undefined) rows.push([k.replace(/_/g, " "), fmt(memory[k])]);
+      [["peak_rss_mb", "peak (MiB)"], ["baseline_rss_mb", "process at start (MiB)"], ["method", "measured by"]].forEach(function (k) {
+        if (memory[k[0]] !== undefined) rows.push([k[1], fmt(memory[k[0]])]);
       });
       append(body, kv(rows));
     }
@@ -360,7 +360,7 @@
     append(body, el("p", { "class": "hint" }, "cell " + cell.id + (cell.attempt ? " · attempt " + cell.attempt : "")));
   }
   function chart(values, title, kind) {
-    var W = 320, H = 150, L = 48, R = 10, T = 10, B = 24;
+    var W = 300, H = 150, L = 48, R = 10, T = 10, B = 24;
     var ys = values.map(num), finite = ys.filter(isFinite);
     var box = el("div", { "class": "chart" }, el("div", { "class": "chart-title" }, title + " over " + values.length + " steps"));
     var root = svg("svg", { "class": "curve " + kind, width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title + " curve" });
