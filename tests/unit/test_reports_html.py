@@ -124,3 +124,14 @@ def test_log_tail_reads_the_end_of_a_big_log_only(tmp_path: Path) -> None:
     assert tail.splitlines() == [f"line {i}" for i in range(99_995, 100_000)]
     assert log_tail(tmp_path / "missing.log") == ""
     assert clean_text("\x1b[1;31mred\x1b[0m\r\nnext\x00") == "red\nnext"
+
+
+def test_a_run_without_results_still_renders_every_format(tmp_path: Path) -> None:
+    run_dir = copy_run(SMOKE, tmp_path)
+    (run_dir / "results.jsonl").unlink()
+    run = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**run, "status": "running", "ended_at": None}))
+    paths = write_reports(run_dir)
+    assert [path.name for path in paths] == ["report.html", "report.json", "junit.xml", "summary.md"]
+    html = paths[0].read_text(encoding="utf-8")
+    assert _payload(html)["cells"] == [] and "unknown" in html and "running" in html
