@@ -34,4 +34,4 @@ def report(
     for warning in loaded.warnings:
         error_console.print(f"[yellow]warning:[/] {escape(warning)}")
     for path in write_report(loaded, chosen or list(FORMATS)):
-        console.print(escape(str(path)))
+        console.print(escape(str(path)), soft_wrap=True)  # a path must stay copyable
