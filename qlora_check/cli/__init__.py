@@ -8,6 +8,7 @@ from qlora_check.cli import compare as compare_command
 from qlora_check.cli import doctor as doctor_command
 from qlora_check.cli import merge as merge_command
 from qlora_check.cli import plan as plan_command
+from qlora_check.cli import report as report_command
 from qlora_check.cli import run as run_command
 from qlora_check.cli import schema as schema_command
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.command("run")(run_command.run)
 app.command("plan")(plan_command.plan)
 app.command("schema")(schema_command.schema)
+app.command("report")(report_command.report)
 app.command("doctor")(doctor_command.doctor)
 app.command("compare")(compare_command.compare)
 app.command("merge")(merge_command.merge)

@@ -24,6 +24,7 @@ from qlora_check.execution.scheduler import Launcher, run_jobs
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
+from qlora_check.reports import write_reports_after_run
 from qlora_check.reports.compare import Comparison, compare_runs, write_comparison
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
@@ -135,11 +136,7 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
     planned = plan_matrix(matrix, HostCapabilities.detect(), shard)
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
-    outcome = _execute(options, matrix, planned, run_dir, previous, done, observer)
-    if baseline is not None and not outcome.interrupted:
-        outcome.comparison = compare_runs(baseline, run_dir)
-        write_comparison(outcome.comparison, run_dir)
-    return outcome
+    return _execute(options, matrix, planned, run_dir, previous, done, baseline, observer)
 
 
 def _baseline(options: RunOptions, observer: Observer) -> Path | None:
@@ -169,6 +166,7 @@ def _execute(
     run_dir: Path,
     previous: dict[str, Any],
     done: dict[str, CellResult],
+    baseline: Path | None,
     observer: Observer,
 ) -> RunOutcome:
     settings = matrix.settings
@@ -209,10 +207,15 @@ def _execute(
         counts = summarise(recorder.results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)
+        comparison = None
+        if baseline is not None and not interrupted:
+            comparison = compare_runs(baseline, run_dir)
+            write_comparison(comparison, run_dir)
+        write_reports_after_run(run_dir, observer)
         point_latest(options.root, run_dir)
     finally:
         writer.release()
-    return RunOutcome(run_dir, recorder.results, counts, interrupted)
+    return RunOutcome(run_dir, recorder.results, counts, interrupted, comparison=comparison)
 
 
 def _run_with_retries(

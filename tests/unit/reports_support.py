@@ -1,0 +1,67 @@
+"""Helpers for the report tests: recorded run directories (copied, never written in place) and a
+synthetic run of any size built from a recorded cell's real figures."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from qlora_check.matrix.axes import BACKENDS, PRECISIONS
+from qlora_check.matrix.cell import Cell
+from qlora_check.results.models import SEVERITY, ErrorInfo, Status
+from qlora_check.results.store import RESULTS_FILE, RunWriter, read_results, read_run
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+MIXED = "mixed"  # tests/fixtures/runs/mixed.yaml: every status a CPU host gives, and a hostile model name
+SMOKE = "smoke"  # matrices/smoke.yaml: eight passing cells
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+def copy_run(name: str, destination: Path) -> Path:
+    """A private copy of a recorded run directory (reports are written into the run directory)."""
+    target = destination / name
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
+def synthetic_run(directory: Path, cells: int = 1000) -> Path:
+    """A run of ``cells`` cells with the figures of a real passing cell; one in ten fails, with a log."""
+    template = next(r for r in read_results(FIXTURES / SMOKE).results if r.status is Status.PASS)
+    run = read_run(FIXTURES / SMOKE)
+    writer = RunWriter(directory)
+    writer.acquire()
+    writer.write_run({k: v for k, v in run.items() if k != "schema_version"} | {"run_id": directory.name})
+    quantizers = ("none", "bnb-nf4", "hqq-4bit", "quanto-int4", "mlx-4bit")
+    train_types = ("lora", "qlora", "dora", "custom_lora", "full")
+    combos = itertools.product(BACKENDS, quantizers, train_types, PRECISIONS, range(math.ceil(cells / 600)))
+    failures = [s for s in SEVERITY if s is not Status.INTERRUPTED]
+    losses = [6.0 * 0.97**step for step in range(40)]
+    log_text = "".join(f"log line {i}: step {i % 40} loss {losses[i % 40]:.4f}\n" for i in range(200))
+    lines = []
+    for index, (backend, quantizer, train_type, precision, seed) in enumerate(itertools.islice(combos, cells)):
+        values = {"backend": backend, "quantizer": quantizer, "train_type": train_type, "precision": precision}
+        cell = Cell.from_values({**values, "seed": seed})
+        status = Status.PASS if index % 10 else failures[(index // 10) % len(failures)]
+        log = writer.log_path(cell.id)
+        log.write_text(log_text, encoding="utf-8")
+        failed = status is not Status.PASS
+        result = replace(
+            template,
+            cell_id=cell.id,
+            label=cell.label,
+            values=cell.values,
+            status=status,
+            reason=f"synthetic {status.value}" if failed else "",
+            losses=losses,
+            lrs=[3e-3 * (1 - step / 40) for step in range(40)],
+            error=ErrorInfo("builtins.RuntimeError", "synthetic", "Traceback\n" * 20) if failed else None,
+            log_path=str(log),
+        )
+        lines.append(json.dumps(result.to_dict()) + "\n")
+    (directory / RESULTS_FILE).write_text("".join(lines), encoding="utf-8")  # one write: no fsync per line
+    writer.release()
+    return directory
