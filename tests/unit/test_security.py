@@ -18,6 +18,6 @@ def test_no_shell_true_and_no_unsafe_yaml_anywhere_in_the_package() -> None:
         for path, text in sources()
         if re.search(r"shell\s*=\s*True", text)
         or re.search(r"yaml\.(load|unsafe_load|full_load)\(", text)
-        or re.search(r"\b(eval|exec)\(", text)
+        or re.search(r"(?<![\w.])(eval|exec)\(", text)  # builtins; mx.eval is MLX, not Python
     ]
     assert offenders == []
