@@ -103,7 +103,7 @@ def test_the_run_directory_is_complete(finished_run: tuple[Path, Path, int]) -> 
     assert run["host"]["libraries"]["torch"] and run["host"]["cores"] >= 1
     assert run["summary"]["pass"] == 2 and run["summary"]["n/a"] == 1 and sum(run["summary"].values()) == 8
     lines = (run_dir / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 8 and all(json.loads(line)["schema_version"] == 1 for line in lines)
+    assert len(lines) == 8 and all(json.loads(line)["schema_version"] == 2 for line in lines)
     ran = [r for r in read_results(run_dir).results if r.status not in (Status.SKIP, Status.NOT_APPLICABLE)]
     for result in ran:
         assert result.log_path and Path(result.log_path).is_file()
