@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, ErrorInfo, Status
@@ -79,6 +79,33 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def write_spec(job: CellJob) -> tuple[Path, Path]:
+    """Prepare the cell's directories and spec file (shared by every launcher); return spec and result paths."""
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    job.log_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path, result_path = job.work_dir / "spec.json", job.work_dir / "result.json"
+    with contextlib.suppress(FileNotFoundError):
+        result_path.unlink()
+    spec: dict[str, Any] = {
+        "values": job.cell.values,
+        "work_dir": str(job.work_dir),
+        "result_path": str(result_path),
+        "learned_margin": job.learned_margin,
+        "max_memory_mb": job.max_memory_mb,
+    }
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    return spec_path, result_path
+
+
+class ProcessHandle(Protocol):
+    """A cell's process as `kill_group` needs it: a subprocess.Popen, or a fork server's child."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class SubprocessLauncher:
     """Starts a fresh interpreter per cell. Thread-safe; `cancel_all` stops every running cell."""
 
@@ -90,19 +117,7 @@ class SubprocessLauncher:
         self.cancelled = threading.Event()
 
     def run(self, job: CellJob) -> CellResult:
-        job.work_dir.mkdir(parents=True, exist_ok=True)
-        job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        spec_path, result_path = job.work_dir / "spec.json", job.work_dir / "result.json"
-        with contextlib.suppress(FileNotFoundError):
-            result_path.unlink()
-        spec: dict[str, Any] = {
-            "values": job.cell.values,
-            "work_dir": str(job.work_dir),
-            "result_path": str(result_path),
-            "learned_margin": job.learned_margin,
-            "max_memory_mb": job.max_memory_mb,
-        }
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        spec_path, result_path = write_spec(job)
         started_at, started = utc_now(), time.perf_counter()
         with open(job.log_path, "wb") as log:
             process = subprocess.Popen(
@@ -140,7 +155,7 @@ class SubprocessLauncher:
             kill_group(process)
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: ProcessHandle) -> None:
     """SIGTERM the cell's whole process group, then SIGKILL what is left after a grace period."""
     for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
