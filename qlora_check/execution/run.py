@@ -17,9 +17,11 @@ from qlora_check import __version__
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
 from qlora_check.execution.events import CellFinished, Observer, RunStarted, ignore
-from qlora_check.execution.isolation import CellJob, SubprocessLauncher
+from qlora_check.execution.forkserver import choose_launcher
+from qlora_check.execution.isolation import CellJob
 from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
 from qlora_check.execution.scheduler import run_jobs
+from qlora_check.execution.slots import previous_durations
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix
 from qlora_check.results.models import CellResult, Status
@@ -72,7 +74,8 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
         raise QloraCheckError(f"{run_dir} already holds a run", tip="choose another --out")
     writer = RunWriter(run_dir)
     writer.acquire()
-    launcher = SubprocessLauncher()
+    launcher = choose_launcher([entry.cell for entry in planned if entry.planned == RUN], writer.logs)
+    history = previous_durations(options.root)
     results: dict[str, CellResult] = {}
 
     def record(result: CellResult) -> None:
@@ -114,9 +117,11 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
                 for entry in planned
                 if entry.planned == RUN
             ]
-            interrupted = run_jobs(jobs, launcher, slots, record, observer)
+            interrupted = run_jobs(jobs, launcher, slots, record, observer, history)
         finally:
+            getattr(launcher, "close", lambda: None)()
             shutil.rmtree(scratch, ignore_errors=True)
+        run_info["settings"]["isolation"] = launcher.isolation  # a fork server may have fallen back
         counts = summarise(results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)
