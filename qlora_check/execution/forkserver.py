@@ -183,7 +183,11 @@ class ForkServerLauncher:
         )
 
     def run(self, job: CellJob) -> CellResult:
-        if not self._wait_ready():
+        usable = self._wait_ready()
+        if self.cancelled.is_set():  # interrupted while the server was starting: start nothing
+            _, result_path = write_spec(job)
+            return classify(job, None, False, True, result_path, utc_now(), 0.0)
+        if not usable:
             return self._fallback.run(job)
         spec_path, result_path = write_spec(job)
         started_at, started = utc_now(), time.perf_counter()
@@ -193,6 +197,8 @@ class ForkServerLauncher:
         with self._lock:
             self._running[process.pid] = process
         try:
+            if self.cancelled.is_set():  # cancel_all ran between the check above and the fork
+                kill_group(process)
             timed_out = False
             try:
                 process.wait(timeout=job.timeout_s)
@@ -247,6 +253,8 @@ class ForkServerLauncher:
             self.ready = json.loads(line) if line else {}
         except ValueError:
             self.ready = {}
+        if self.cancelled.is_set():
+            return False
         if not self.ready.get("ready"):
             code = self._server.poll()
             self._fall_back(f"the fork server did not start (exit code {code}; see its log)")
@@ -269,6 +277,9 @@ class ForkServerLauncher:
     def cancel_all(self) -> None:
         """Stop every running cell (their results become `interrupted`)."""
         self.cancelled.set()
+        if self._usable is None:  # still preloading: stop it, so that waiting slots return at once
+            with contextlib.suppress(OSError):
+                self._server.kill()
         with self._lock:
             running = list(self._running.values())
         for process in running:

@@ -147,3 +147,16 @@ def test_an_mlx_only_server_does_not_import_torch(tmp_path: Path) -> None:
         assert launcher.ready["torch_imported"] is False
         assert launcher.isolation == "forkserver"
     assert result.status is Status.ERROR and "injected fault" in result.reason
+
+
+def test_cancelling_while_the_server_preloads_starts_no_cell(tmp_path: Path) -> None:
+    modules, warmup = preload_for([Cell.from_values(TINY)])
+    launcher = ForkServerLauncher(modules, warmup, tmp_path / "forkserver.log")
+    try:
+        launcher.cancel_all()
+        result = launcher.run(make_job(tmp_path, inject="hang"))
+    finally:
+        launcher.close()
+    assert result.status is Status.INTERRUPTED
+    assert launcher.isolation == "forkserver"  # a cancelled start is not a reason to call the server broken
+    assert not (tmp_path / "logs" / f"{result.cell_id}.log").exists()  # the cell never started
