@@ -193,6 +193,7 @@ def main(argv: list[str]) -> int:
     load_before = os.getloadavg()
     preload_s, ready = one_preload_s([Cell.from_values({"backend": "cpu"})], work / "preload.log")
     warm = run_once(matrix, work / "reports", "forkserver", args.slots, spawn=False)
+    load_between = os.getloadavg()
     naive = run_once(matrix, work / "reports", "naive", args.slots, spawn=True)
     result = figures(naive, warm, args.slots, preload_s)
     result.update(
@@ -202,6 +203,7 @@ def main(argv: list[str]) -> int:
             "machine": platform.machine(),
             "python": platform.python_version(),
             "load_average_before": load_before,
+            "load_average_between": load_between,
             "load_average_after": os.getloadavg(),
         },
         libraries={name: version for name, version in library_versions().items() if version},
