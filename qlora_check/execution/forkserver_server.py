@@ -279,6 +279,8 @@ def main(argv: list[str]) -> int:
     }
     channel.write(json.dumps(ready) + "\n")
     channel.flush()
+    sys.stderr.write(f"qlora-check fork server ready: {json.dumps(ready)}\n")
+    sys.stderr.flush()
     if not safe:
         return 0
     Server(listener).serve()
