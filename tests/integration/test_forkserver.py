@@ -160,3 +160,18 @@ def test_cancelling_while_the_server_preloads_starts_no_cell(tmp_path: Path) -> 
     assert result.status is Status.INTERRUPTED
     assert launcher.isolation == "forkserver"  # a cancelled start is not a reason to call the server broken
     assert not (tmp_path / "logs" / f"{result.cell_id}.log").exists()  # the cell never started
+
+
+def test_the_preload_follows_the_planned_cells() -> None:
+    plain, _ = preload_for([Cell.from_values(TINY)])
+    assert "bitsandbytes" not in plain and "hqq" not in plain
+    quantized, warmup = preload_for(
+        [
+            Cell.from_values({"train_type": "qlora", "quantizer": "bnb-nf4"}),
+            Cell.from_values({"train_type": "qlora", "quantizer": "hqq-4bit"}),
+            Cell.from_values({"optimizer": "adamw_8bit"}),
+        ]
+    )
+    assert {"torch", "peft", "bitsandbytes", "hqq"} <= set(quantized)
+    assert "optimum.quanto" not in quantized and "mlx.core" not in quantized
+    assert warmup == ["torch"]
