@@ -88,6 +88,14 @@ def choose_launcher(cells: list[Cell], log_dir: Path) -> ForkServerLauncher | Su
     return ForkServerLauncher(modules, warmup, log_dir / "forkserver.log")
 
 
+def fallback_notice(launcher: object) -> str | None:
+    """A line for the user when a fork server had to give way to spawning (slower, same results)."""
+    isolation = getattr(launcher, "isolation", "")
+    if isinstance(launcher, ForkServerLauncher) and isolation.startswith("spawn: "):
+        return f"the fork server was not usable, cells after that ran in a fresh interpreter each: {isolation[7:]}"
+    return None
+
+
 class ForkedProcess:
     """A cell forked by the server, as `kill_group` sees it: a pid whose exit status comes over a socket."""
 

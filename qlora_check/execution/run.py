@@ -16,8 +16,8 @@ from typing import Any
 from qlora_check import __version__
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
-from qlora_check.execution.events import CellFinished, Observer, RunStarted, ignore
-from qlora_check.execution.forkserver import choose_launcher
+from qlora_check.execution.events import CellFinished, Notice, Observer, RunStarted, ignore
+from qlora_check.execution.forkserver import choose_launcher, fallback_notice
 from qlora_check.execution.isolation import CellJob
 from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
 from qlora_check.execution.scheduler import run_jobs
@@ -122,6 +122,8 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
             getattr(launcher, "close", lambda: None)()
             shutil.rmtree(scratch, ignore_errors=True)
         run_info["settings"]["isolation"] = launcher.isolation  # a fork server may have fallen back
+        if notice := fallback_notice(launcher):
+            observer(Notice(notice))
         counts = summarise(results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qlora_check.execution.events import ignore
-from qlora_check.execution.forkserver import ForkServerLauncher, choose_launcher, preload_for
+from qlora_check.execution.forkserver import ForkServerLauncher, choose_launcher, fallback_notice, preload_for
 from qlora_check.execution.isolation import CellJob, SubprocessLauncher
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.matrix.cell import Cell
@@ -118,6 +118,8 @@ def test_an_unsafe_server_falls_back_to_spawn_and_says_why(tmp_path: Path, monke
     with ForkServerLauncher(["starts_a_thread"], [], tmp_path / "forkserver.log") as launcher:
         result = launcher.run(make_job(tmp_path, inject="raise"))  # fails before importing torch: cheap to spawn
         assert launcher.isolation.startswith("spawn: ") and "threads" in launcher.isolation
+        notice = fallback_notice(launcher)
+        assert notice is not None and "threads" in notice
     assert result.status is Status.ERROR and "injected fault" in result.reason
 
 
@@ -126,6 +128,7 @@ def test_isolation_spawn_can_be_forced(tmp_path: Path, monkeypatch: pytest.Monke
     launcher = choose_launcher([Cell.from_values(TINY)], tmp_path)
     assert isinstance(launcher, SubprocessLauncher)
     assert launcher.isolation == "spawn: QLORA_CHECK_ISOLATION=spawn"
+    assert fallback_notice(launcher) is None  # asked for: nothing to warn about
 
 
 def test_a_forked_cell_trains_exactly_like_a_freshly_spawned_one(launcher: ForkServerLauncher, tmp_path: Path) -> None:
