@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qlora_check.execution.limits import kernel_oom_kills
 from qlora_check.matrix.cell import Cell
@@ -102,6 +102,34 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def write_spec(job: CellJob) -> tuple[Path, Path]:
+    """Prepare the cell's directories and spec file (shared by every launcher); return spec and result paths."""
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    job.log_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path, result_path = job.work_dir / "spec.json", job.work_dir / "result.json"
+    with contextlib.suppress(FileNotFoundError):
+        result_path.unlink()
+    spec: dict[str, Any] = {
+        "values": job.cell.values,
+        "work_dir": str(job.work_dir),
+        "result_path": str(result_path),
+        "learned_margin": job.learned_margin,
+        "max_memory_mb": job.max_memory_mb,
+        "attempt": job.attempt,
+    }
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    return spec_path, result_path
+
+
+class ProcessHandle(Protocol):
+    """A cell's process as `kill_group` needs it: a subprocess.Popen, or a fork server's child."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class SubprocessLauncher:
     """Starts a fresh interpreter per cell. Thread-safe; `cancel_all` stops every running cell."""
 
@@ -113,20 +141,7 @@ class SubprocessLauncher:
         self.cancelled = threading.Event()
 
     def run(self, job: CellJob) -> CellResult:
-        job.work_dir.mkdir(parents=True, exist_ok=True)
-        job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        spec_path, result_path = job.work_dir / "spec.json", job.work_dir / "result.json"
-        with contextlib.suppress(FileNotFoundError):
-            result_path.unlink()
-        spec: dict[str, Any] = {
-            "values": job.cell.values,
-            "work_dir": str(job.work_dir),
-            "result_path": str(result_path),
-            "learned_margin": job.learned_margin,
-            "max_memory_mb": job.max_memory_mb,
-            "attempt": job.attempt,
-        }
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        spec_path, result_path = write_spec(job)
         started_at, started = utc_now(), time.perf_counter()
         oom_kills_before = kernel_oom_kills()
         with open(job.log_path, "ab") as log:
@@ -146,10 +161,13 @@ class SubprocessLauncher:
                 with self._lock:
                     self._running.pop(process.pid, None)
         elapsed = time.perf_counter() - started
-        oom_killed = _oom_killer_struck(oom_kills_before, process.returncode)
+        oom_killed = oom_killer_struck(oom_kills_before, process.returncode)
         return classify(
             job, process.returncode, timed_out, self.cancelled.is_set(), result_path, started_at, elapsed, oom_killed
         )
+
+    def close(self) -> None:
+        """Nothing to release: each cell's interpreter is gone when its cell ends."""
 
     def cancel_all(self) -> None:
         """Stop every running cell (their results become `interrupted`)."""
@@ -160,7 +178,7 @@ class SubprocessLauncher:
             kill_group(process)
 
 
-def wait_capping_log(process: subprocess.Popen[bytes], job: CellJob) -> bool:
+def wait_capping_log(process: ProcessHandle, job: CellJob) -> bool:
     """Wait for the cell, keeping its log under the cap; kill its group at the timeout (returns True)."""
     deadline = time.monotonic() + job.timeout_s
     while True:
@@ -178,13 +196,13 @@ def wait_capping_log(process: subprocess.Popen[bytes], job: CellJob) -> bool:
         return False
 
 
-def _oom_killer_struck(before: int | None, returncode: int | None) -> bool:
+def oom_killer_struck(before: int | None, returncode: int | None) -> bool:
     """A SIGKILL while the kernel's OOM-kill count rose: the OOM killer, most likely."""
     after = kernel_oom_kills()
     return returncode == -signal.SIGKILL and before is not None and after is not None and after > before
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: ProcessHandle) -> None:
     """SIGTERM the cell's whole process group, then SIGKILL what is left after a grace period."""
     for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):

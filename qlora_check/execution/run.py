@@ -18,9 +18,11 @@ from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
 from qlora_check.execution.events import CellFinished, Notice, Observer, RunStarted, ignore
 from qlora_check.execution.expectations import apply_expectations
-from qlora_check.execution.isolation import CellJob, SubprocessLauncher
+from qlora_check.execution.forkserver import choose_launcher, fallback_notice
+from qlora_check.execution.isolation import CellJob
 from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
 from qlora_check.execution.scheduler import Launcher, run_jobs
+from qlora_check.execution.slots import previous_durations
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
@@ -176,7 +178,8 @@ def _execute(
     max_memory_mb = options.max_memory_mb or settings.max_memory_mb
     writer = RunWriter(run_dir)
     writer.acquire()
-    launcher = SubprocessLauncher()
+    launcher = choose_launcher([entry.cell for entry in planned if entry.planned == RUN], writer.logs)
+    history = previous_durations(options.root)
     recorder = _Recorder(writer, observer, matrix.expect, results=dict(done))
     run_info = _run_document(options, matrix, planned, run_dir, previous, launcher, timeout, slots, retries)
     try:
@@ -201,9 +204,14 @@ def _execute(
                 for entry in todo
                 if entry.planned == RUN
             ]
-            interrupted = _run_with_retries(jobs, launcher, slots, retries, recorder, writer, observer)
+            interrupted = _run_with_retries(jobs, launcher, slots, retries, recorder, writer, observer, history)
         finally:
+            launcher.close()
             shutil.rmtree(scratch, ignore_errors=True)
+        if not previous:  # a fork server may have fallen back to spawning
+            run_info["settings"]["isolation"] = launcher.isolation
+        if notice := fallback_notice(launcher):
+            observer(Notice(notice))
         counts = summarise(recorder.results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)
@@ -226,9 +234,10 @@ def _run_with_retries(
     recorder: _Recorder,
     writer: RunWriter,
     observer: Observer,
+    history: dict[str, float],
 ) -> bool:
     """Run the jobs; re-run those that crashed, timed out or ran out of memory, up to ``retries`` times."""
-    interrupted = run_jobs(jobs, launcher, slots, recorder, observer)
+    interrupted = run_jobs(jobs, launcher, slots, recorder, observer, history)
     for attempt in range(2, retries + 2):
         if interrupted:
             break
@@ -243,7 +252,7 @@ def _run_with_retries(
             Notice(f"retrying {len(again)} cell(s) that crashed, timed out or ran out of memory (attempt {attempt})")
         )
         jobs = again
-        interrupted = run_jobs(again, launcher, slots, recorder, observer)
+        interrupted = run_jobs(again, launcher, slots, recorder, observer, history)
     return interrupted
 
 

@@ -84,6 +84,7 @@ class TorchEngine(Engine):
             info={
                 "device": str(device),
                 "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
                 "parameters": adapters.count_parameters(model),
                 "optimizer": optimizer_settings,
                 "precision": {

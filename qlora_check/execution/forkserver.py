@@ -1,0 +1,341 @@
+"""Warm isolated workers: cells forked from a fork server that has imported the heavy modules once.
+
+A fresh interpreter pays 5-6 s of imports (torch, transformers, peft) before a tiny cell's 0.2 s of
+compute; a child forked from a warm server starts in milliseconds and is still its own process
+(own process group, log, environment and threads), so a crash, OOM or hang stays in its cell.
+The server side lives in `forkserver_server`; this module is the harness side, a `Launcher` that
+reuses `isolation.classify` and `kill_group` exactly as the spawning launcher does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from qlora_check.capabilities import OPTIMIZER_LIBRARY, QUANTIZER_LIBRARY, engine_for
+from qlora_check.execution.isolation import (
+    CellJob,
+    SubprocessLauncher,
+    cell_environment,
+    classify,
+    kill_group,
+    oom_killer_struck,
+    wait_capping_log,
+    write_spec,
+)
+from qlora_check.execution.limits import kernel_oom_kills
+from qlora_check.matrix.cell import Cell
+from qlora_check.results.models import CellResult
+from qlora_check.results.store import utc_now
+
+ISOLATION_VARIABLE = "QLORA_CHECK_ISOLATION"  # "spawn" forces a fresh interpreter per cell
+READY_TIMEOUT_S = 300.0
+ENGINE_PRELOADS = {
+    "torch": ("torch", "transformers", "peft", "qlora_check.engines.torch_engine.engine"),
+    # mlx-lm imports transformers (and through it torch, when installed): nothing torch is added here.
+    "mlx": ("mlx.core", "mlx_lm", "qlora_check.engines.mlx_engine.engine"),
+}
+WARMUP_ENGINES = ("torch",)  # MLX starts a thread on its first op, which would make the server unsafe to fork
+
+
+def preload_for(cells: Iterable[Cell]) -> tuple[list[str], list[str]]:
+    """The modules the run's cells need, and the engines worth a warm-up cell; nothing else."""
+    modules: list[str] = []
+    engines: list[str] = []
+    for cell in cells:
+        engine = engine_for(str(cell["backend"]))
+        if engine not in engines:
+            engines.append(engine)
+            modules.extend(name for name in ENGINE_PRELOADS[engine] if name not in modules)
+        if engine == "torch":
+            for library in (
+                QUANTIZER_LIBRARY.get(str(cell["quantizer"])),
+                OPTIMIZER_LIBRARY.get(str(cell["optimizer"])),
+            ):
+                if library and library[0] not in modules:
+                    modules.append(library[0])
+    return modules, [engine for engine in engines if engine in WARMUP_ENGINES]
+
+
+def spawn_reason(cells: Iterable[Cell]) -> str | None:
+    """Why this run must not fork cells (a clean spawn instead), or None when forking is safe."""
+    forced = os.environ.get(ISOLATION_VARIABLE, "")
+    if forced == "spawn":
+        return f"{ISOLATION_VARIABLE}=spawn"
+    if not sys.platform.startswith("linux"):
+        return f"fork is unsafe on {sys.platform} (Apple frameworks and Metal do not survive fork)"
+    if any(cell["backend"] == "mps" for cell in cells):
+        return "mps cells: Metal does not survive fork"
+    return None
+
+
+def choose_launcher(cells: list[Cell], log_dir: Path) -> ForkServerLauncher | SubprocessLauncher:
+    """A fork server with what these cells need preloaded, or a spawning launcher where forking is unsafe."""
+    reason = spawn_reason(cells)
+    if reason is not None:
+        launcher = SubprocessLauncher()
+        launcher.isolation = f"spawn: {reason}"
+        return launcher
+    modules, warmup = preload_for(cells)
+    return ForkServerLauncher(modules, warmup, log_dir / "forkserver.log")
+
+
+def fallback_notice(launcher: object) -> str | None:
+    """A line for the user when a fork server had to give way to spawning (slower, same results)."""
+    isolation = getattr(launcher, "isolation", "")
+    if isinstance(launcher, ForkServerLauncher) and isolation.startswith("spawn: "):
+        return f"the fork server was not usable, cells after that ran in a fresh interpreter each: {isolation[7:]}"
+    return None
+
+
+class ForkedProcess:
+    """A cell forked by the server, as `kill_group` sees it: a pid whose exit status comes over a socket."""
+
+    def __init__(self, pid: int, connection: socket.socket) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.lost = False  # the server went away before reporting the exit status
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._buffer = b""
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit status as subprocess reports it (negative: killed by that signal).
+
+        One caller reads the socket; a concurrent caller (`cancel_all` from another thread) waits
+        for the reader to see the status instead of queueing behind its long timeout.
+        """
+        if not self._lock.acquire(blocking=False):
+            if not self._done.wait(timeout):
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            return self._code()
+        try:
+            self._read_status(timeout)
+        finally:
+            self._lock.release()
+        return self._code()
+
+    def _read_status(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.is_set():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._connection.settimeout(remaining)
+            try:
+                chunk = self._connection.recv(4096)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0) from None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._lost()
+                break
+            self._buffer += chunk
+            if b"\n" in self._buffer:
+                status = int(json.loads(self._buffer.split(b"\n", 1)[0])["status"])
+                self.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                self._done.set()
+        self._connection.close()
+
+    def _code(self) -> int:
+        return self.returncode if self.returncode is not None else -9
+
+    def _lost(self) -> None:
+        """No status will come: make sure the orphan is gone, and say so."""
+        self.lost = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, 9)
+        self._done.set()
+
+
+class ForkServerLauncher:
+    """Runs each cell in a child forked from a warm, single-threaded fork server. Thread-safe.
+
+    Falls back to `SubprocessLauncher` (and says why in `isolation`) when the server cannot start,
+    reports itself unsafe to fork, or dies.
+    """
+
+    def __init__(self, preload: list[str], warmup: list[str], log_path: Path | None = None) -> None:
+        self.isolation = "forkserver"
+        self.preload = preload
+        self.ready: dict[str, Any] = {}
+        self.cancelled = threading.Event()
+        self._fallback = SubprocessLauncher()
+        self._fallback.cancelled = self.cancelled
+        self._running: dict[int, ForkedProcess] = {}
+        self._lock = threading.Lock()
+        self._ready_lock = threading.Lock()
+        self._usable: bool | None = None
+        self._directory = Path(tempfile.mkdtemp(prefix="qlora-fork-"))
+        self._socket_path = self._directory / "server.sock"
+        log_path = log_path or self._directory / "forkserver.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - held for the server's lifetime
+        command = [sys.executable, "-m", "qlora_check.execution.forkserver_server", "--socket", str(self._socket_path)]
+        command += ["--preload", ",".join(preload), "--warmup", ",".join(warmup)]
+        self._server = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=cell_environment(1, {}),
+            start_new_session=True,  # Ctrl-C in the terminal reaches the harness, which stops the cells
+        )
+
+    def run(self, job: CellJob) -> CellResult:
+        usable = self._wait_ready()
+        if self.cancelled.is_set():  # interrupted while the server was starting: start nothing
+            _, result_path = write_spec(job)
+            return classify(job, None, False, True, result_path, utc_now(), 0.0)
+        if not usable:
+            return self._fallback.run(job)
+        spec_path, result_path = write_spec(job)
+        started_at, started = utc_now(), time.perf_counter()
+        oom_kills_before = kernel_oom_kills()
+        process = self._fork(job, spec_path)
+        if process is None:
+            return self._fallback.run(job)
+        with self._lock:
+            self._running[process.pid] = process
+        try:
+            if self.cancelled.is_set():  # cancel_all ran between the check above and the fork
+                kill_group(process)
+            timed_out = wait_capping_log(process, job)
+        finally:
+            with self._lock:
+                self._running.pop(process.pid, None)
+        elapsed = time.perf_counter() - started
+        returncode = None if process.lost else process.returncode
+        oom_killed = oom_killer_struck(oom_kills_before, returncode)
+        return classify(
+            job, returncode, timed_out, self.cancelled.is_set(), result_path, started_at, elapsed, oom_killed
+        )
+
+    def _fork(self, job: CellJob, spec_path: Path) -> ForkedProcess | None:
+        """Ask the server for a child running this cell; None (and fall back from now on) if it cannot."""
+        request = {
+            "spec": str(spec_path),
+            "log": str(job.log_path),
+            "env": cell_environment(job.threads, job.extra_env),
+            "threads": job.threads,
+        }
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.settimeout(30.0)
+            connection.connect(str(self._socket_path))
+            connection.sendall(json.dumps(request).encode("utf-8") + b"\n")
+            reply, rest = _read_line(connection)
+            answer = json.loads(reply)
+        except (OSError, ValueError) as exc:
+            connection.close()
+            self._give_up(f"the fork server stopped answering ({type(exc).__name__}: {exc})")
+            return None
+        if "pid" not in answer:
+            connection.close()
+            self._give_up(str(answer.get("error", "the fork server refused to fork")))
+            return None
+        process = ForkedProcess(int(answer["pid"]), connection)
+        process._buffer = rest
+        return process
+
+    def _wait_ready(self) -> bool:
+        """Block until the server has preloaded (once); decide whether cells can be forked."""
+        with self._ready_lock:
+            if self._usable is None:
+                self._usable = self._read_ready()
+            return self._usable
+
+    def _read_ready(self) -> bool:
+        assert self._server.stdout is not None
+        line = _readline_with_timeout(self._server.stdout, READY_TIMEOUT_S)
+        try:
+            self.ready = json.loads(line) if line else {}
+        except ValueError:
+            self.ready = {}
+        if self.cancelled.is_set():
+            return False
+        if not self.ready.get("ready"):
+            code = self._server.poll()
+            self._fall_back(f"the fork server did not start (exit code {code}; see its log)")
+            return False
+        if not self.ready.get("fork_safe"):
+            self._fall_back(str(self.ready.get("reason")))
+            return False
+        return True
+
+    def _give_up(self, reason: str) -> None:
+        with self._ready_lock:
+            if self._usable:
+                self._usable = False
+                self._fall_back(reason)
+
+    def _fall_back(self, reason: str) -> None:
+        self.isolation = f"spawn: {reason}"
+        self._stop_server()
+
+    def cancel_all(self) -> None:
+        """Stop every running cell (their results become `interrupted`)."""
+        self.cancelled.set()
+        if self._usable is None:  # still preloading: stop it, so that waiting slots return at once
+            with contextlib.suppress(OSError):
+                self._server.kill()
+        with self._lock:
+            running = list(self._running.values())
+        for process in running:
+            kill_group(process)
+        self._fallback.cancel_all()
+
+    def close(self) -> None:
+        """Stop the server (it kills any child left) and remove its socket."""
+        self._stop_server()
+        self._log.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def _stop_server(self) -> None:
+        if self._server.stdin is not None and not self._server.stdin.closed:
+            with contextlib.suppress(OSError):
+                self._server.stdin.close()  # EOF: the server kills its children and exits
+        try:
+            self._server.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            kill_group(self._server)
+        if self._server.stdout is not None:
+            self._server.stdout.close()
+
+    def __enter__(self) -> ForkServerLauncher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_line(connection: socket.socket) -> tuple[bytes, bytes]:
+    """One line from the socket, and whatever arrived after it."""
+    data = b""
+    while b"\n" not in data:
+        chunk = connection.recv(4096)
+        if not chunk:
+            raise ValueError("connection closed")
+        data += chunk
+    line, rest = data.split(b"\n", 1)
+    return line, rest
+
+
+def _readline_with_timeout(stream: IO[bytes], timeout_s: float) -> bytes:
+    """readline() that gives up after ``timeout_s`` (a stuck preload must not hang the run)."""
+    result: list[bytes] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return result[0] if result else b""
