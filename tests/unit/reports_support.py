@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from qlora_check.matrix.axes import BACKENDS, PRECISIONS
@@ -65,3 +66,39 @@ def synthetic_run(directory: Path, cells: int = 1000) -> Path:
     (directory / RESULTS_FILE).write_text("".join(lines), encoding="utf-8")  # one write: no fsync per line
     writer.release()
     return directory
+
+
+def edited_run(
+    name: str,
+    destination: Path,
+    target: str,
+    *,
+    started_at: str | None = None,
+    libraries: dict[str, str | None] | None = None,
+    cells: dict[str, dict[str, object]] | None = None,
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """A copy of a recorded run under ``destination/target`` with some facts changed, as a later night's
+    run would have them: its start time, library versions, some cells' fields (status, reason, memory,
+    expected, ...), and cells dropped."""
+    run_dir = destination / target
+    shutil.copytree(FIXTURES / name, run_dir)
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    run["run_id"] = target
+    if started_at is not None:  # the run took as long as the recorded one
+        shift = datetime.fromisoformat(started_at) - datetime.fromisoformat(run["started_at"])
+        run["started_at"] = started_at
+        run["ended_at"] = (datetime.fromisoformat(run["ended_at"]) + shift).isoformat()
+    if libraries:
+        run["host"]["libraries"].update(libraries)
+    (run_dir / "run.json").write_text(json.dumps(run, indent=2), encoding="utf-8")
+    lines = []
+    for line in (run_dir / RESULTS_FILE).read_text(encoding="utf-8").splitlines():
+        result = json.loads(line)
+        if result["cell_id"] in drop:
+            continue
+        result = {"attempts": [], "expected": None, **result, "schema_version": 2}  # `expected` is a v2 field
+        result.update((cells or {}).get(result["cell_id"], {}))
+        lines.append(json.dumps(result) + "\n")
+    (run_dir / RESULTS_FILE).write_text("".join(lines), encoding="utf-8")
+    return run_dir
