@@ -102,3 +102,50 @@ def edited_run(
         lines.append(json.dumps(result) + "\n")
     (run_dir / RESULTS_FILE).write_text("".join(lines), encoding="utf-8")
     return run_dir
+
+
+NIGHTS_PASS_CELL = "940df7f2a4fc"  # cpu/none/lora/.../constant: passes in the recording
+NIGHTS_FAIL_CELL = "cad34d2017d3"  # cpu/none/lora/.../cosine: fails the learned check in the recording
+NIGHTS_ERROR_CELL = "e3ed61fe3cf5"  # cpu/bnb-nf4/qlora: errors in the recording
+NIGHTS_NA_CELL = "3b131cdeb476"
+
+
+def recorded_nights(tmp_path: Path) -> Path:
+    """ROOT/runs/ with four nights of the mixed matrix; directory names sort against time on purpose.
+
+    Nights 1, 2: as recorded; night 2 uses less memory in the pass cell. Night 3: torch upgraded, the pass
+    cell fails, the n/a cell is gone. Night 4: peft upgraded too, the pass cell errors, the fail cell
+    xpasses, the error cell passes.
+    """
+    runs = tmp_path / "reports" / "runs"
+    runs.mkdir(parents=True)
+    edited_run(MIXED, runs, "d-night1", started_at="2026-11-20T07:00:00+00:00")
+    edited_run(
+        MIXED,
+        runs,
+        "c-night2",
+        started_at="2026-11-21T07:00:00+00:00",
+        cells={NIGHTS_PASS_CELL: {"memory": {"peak_rss_mb": 40.0}}},
+    )
+    edited_run(
+        MIXED,
+        runs,
+        "b-night3",
+        started_at="2026-11-22T07:00:00+00:00",
+        libraries={"torch": "2.14.0+cpu"},
+        cells={NIGHTS_PASS_CELL: {"status": "fail", "reason": "learned: <b>no</b>"}},
+        drop=(NIGHTS_NA_CELL,),
+    )
+    edited_run(
+        MIXED,
+        runs,
+        "a-night4",
+        started_at="2026-11-23T07:00:00+00:00",
+        libraries={"torch": "2.14.0+cpu", "peft": "0.22.0"},
+        cells={
+            NIGHTS_PASS_CELL: {"status": "error", "reason": "boom"},
+            NIGHTS_FAIL_CELL: {"status": "xpass", "expected": {"status": "fail", "reason": "known", "strict": False}},
+            NIGHTS_ERROR_CELL: {"status": "pass", "reason": ""},
+        },
+    )
+    return tmp_path / "reports"

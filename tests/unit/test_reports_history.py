@@ -17,13 +17,20 @@ from qlora_check.errors import ResultsError
 from qlora_check.reports.history import History, load_history
 from qlora_check.reports.history_html import render_history, sparkline
 from tests.conftest import pythonpath_env
-from tests.unit.reports_support import HOSTILE, MIXED, SMOKE, edited_run
+from tests.unit.reports_support import (
+    HOSTILE,
+    MIXED,
+    NIGHTS_ERROR_CELL,
+    NIGHTS_FAIL_CELL,
+    NIGHTS_NA_CELL,
+    NIGHTS_PASS_CELL,
+    SMOKE,
+    edited_run,
+    recorded_nights,
+)
 
 runner = CliRunner()
-PASS_CELL = "940df7f2a4fc"  # cpu/none/lora/.../constant: passes in the recording
-FAIL_CELL = "cad34d2017d3"  # cpu/none/lora/.../cosine: fails the learned check in the recording
-ERROR_CELL = "e3ed61fe3cf5"  # cpu/bnb-nf4/qlora: errors in the recording
-NA_CELL = "3b131cdeb476"
+PASS_CELL, FAIL_CELL, ERROR_CELL, NA_CELL = NIGHTS_PASS_CELL, NIGHTS_FAIL_CELL, NIGHTS_ERROR_CELL, NIGHTS_NA_CELL
 HOSTILE_CELL = "d73da44163cd"
 
 
@@ -67,43 +74,7 @@ def parse(html: str) -> Grid:
 
 @pytest.fixture
 def nights(tmp_path: Path) -> Path:
-    """Four nights of the mixed matrix. Directory names sort against time on purpose: order is by start.
-
-    night 1, 2: as recorded; night 2 uses less memory in PASS_CELL. Night 3: torch upgraded, PASS_CELL
-    fails, NA_CELL gone. Night 4: peft upgraded too, PASS_CELL errors, FAIL_CELL xpasses, ERROR_CELL passes.
-    """
-    runs = tmp_path / "reports" / "runs"
-    runs.mkdir(parents=True)
-    edited_run(MIXED, runs, "d-night1", started_at="2026-11-20T07:00:00+00:00")
-    edited_run(
-        MIXED,
-        runs,
-        "c-night2",
-        started_at="2026-11-21T07:00:00+00:00",
-        cells={PASS_CELL: {"memory": {"peak_rss_mb": 40.0}}},
-    )
-    edited_run(
-        MIXED,
-        runs,
-        "b-night3",
-        started_at="2026-11-22T07:00:00+00:00",
-        libraries={"torch": "2.14.0+cpu"},
-        cells={PASS_CELL: {"status": "fail", "reason": "learned: <b>no</b>"}},
-        drop=(NA_CELL,),
-    )
-    edited_run(
-        MIXED,
-        runs,
-        "a-night4",
-        started_at="2026-11-23T07:00:00+00:00",
-        libraries={"torch": "2.14.0+cpu", "peft": "0.22.0"},
-        cells={
-            PASS_CELL: {"status": "error", "reason": "boom"},
-            FAIL_CELL: {"status": "xpass", "expected": {"status": "fail", "reason": "known", "strict": False}},
-            ERROR_CELL: {"status": "pass", "reason": ""},
-        },
-    )
-    return tmp_path / "reports"
+    return recorded_nights(tmp_path)
 
 
 def test_grid_has_each_cell_status_per_run_oldest_first(nights: Path) -> None:
