@@ -15,12 +15,15 @@ from qlora_check.reports.history_html import HISTORY_FILE, write_history
 
 @user_errors
 def history(
-    root: Annotated[Path, typer.Argument(help="reports root holding runs/ (default: reports)")] = Path("reports"),
+    root: Annotated[Path, typer.Argument(help="reports root holding runs/")] = Path("reports"),
     last: Annotated[int, typer.Option(min=1, help="how many of the newest runs to show")] = DEFAULT_LAST,
     out: Annotated[Path | None, typer.Option(help="the page to write (default: ROOT/history.html)")] = None,
 ) -> None:
-    """Write an HTML page: cell × run statuses, memory and speed sparklines, and for each cell failing
-    now the last run it passed in and what changed in the environment since."""
+    """Write history.html: every cell's status, memory and speed over the last runs.
+
+    A cell × run grid of statuses, sparklines of peak memory and tokens/s, and for each cell failing in
+    the newest run the last run it passed in and what changed in the environment since. No torch needed.
+    """
     loaded = load_history(root, last)
     for warning in loaded.warnings:
         error_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
