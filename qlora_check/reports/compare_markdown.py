@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qlora_check.reports.compare import Comparison
+from qlora_check.reports.md_text import md_escape
 
 SECTIONS = (
     ("regression", "Regressions (newly failing)"),
@@ -17,13 +18,14 @@ SECTIONS = (
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Labels and details come from results (a model name can be anything): escaped like summary.md."""
+    return md_escape(str(text))
 
 
 def comparison_markdown(comparison: Comparison) -> str:
     counts = comparison.to_dict()["counts"]
     lines = [
-        f"## qlora-check: {comparison.run_b} vs {comparison.run_a}",
+        f"## qlora-check: {_cell(comparison.run_b)} vs {_cell(comparison.run_a)}",
         "",
         f"{comparison.cells_compared} cells compared: " + ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
         if comparison.changes

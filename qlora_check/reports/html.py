@@ -21,10 +21,11 @@ from markupsafe import Markup
 
 from qlora_check import __version__
 from qlora_check.matrix.axes import AXES
+from qlora_check.reports.changes import baseline_name, change_groups, is_fixed_upstream, safe_link, xpass_cells
 from qlora_check.reports.evidence import evidence
 from qlora_check.reports.model import DEFAULT_COLUMNS, DEFAULT_ROWS, RunReport, format_duration, value_sort_key
 from qlora_check.reports.style import css_class, status_styles
-from qlora_check.results.models import SEVERITY, CellResult
+from qlora_check.results.models import SEVERITY, CellResult, Status
 from qlora_check.results.store import utc_now
 from qlora_check.status_style import STATUS_SYMBOL
 
@@ -61,6 +62,13 @@ def render_html(report: RunReport) -> str:
         script_hash=digest,
         version=__version__,
         generated_at=utc_now(),
+        comparison=report.comparison,
+        baseline=baseline_name(report.comparison) if report.comparison else "",
+        groups=change_groups(report.comparison) if report.comparison else [],
+        fixed_upstream=is_fixed_upstream,
+        xpass=xpass_cells(report.results),
+        xpass_symbol=STATUS_SYMBOL[Status.XPASS],
+        safe_link=safe_link,
     )
 
 

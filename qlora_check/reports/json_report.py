@@ -1,7 +1,8 @@
 """report.json: the whole run for machines, in the format qlora_check/schemas/report.schema.json describes.
 
 Top level: schema_version, generator, run metadata (run.json as written), counts by status, every
-cell's final result (with its log file relative to the run), the default pivot and the evidence table.
+cell's final result (with its log file relative to the run), the default pivot, the evidence table, and
+the comparison with an earlier run when the run has one (comparison.json, from `run --compare-to`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from importlib.resources import files
 from typing import Any
 
 from qlora_check import __version__
+from qlora_check.reports.changes import comparison_document
 from qlora_check.reports.evidence import evidence
 from qlora_check.reports.model import DEFAULT_COLUMNS, DEFAULT_ROWS, RunReport
 from qlora_check.reports.pivot import pivot
@@ -41,6 +43,7 @@ def report_document(report: RunReport) -> dict[str, Any]:
         "pivots": [pivot(report.results, DEFAULT_ROWS, DEFAULT_COLUMNS).to_dict()],
         "evidence": evidence(report.results, report.host, report.run.get("started_at")).to_dict(),
         "warnings": list(report.warnings),
+        "comparison": comparison_document(report.comparison) if report.comparison else None,
     }
 
 

@@ -6,22 +6,17 @@ escaped for Markdown tables and for the HTML that GitHub renders inside Markdown
 
 from __future__ import annotations
 
+from qlora_check.reports.changes import baseline_name, xpass_cells
+from qlora_check.reports.compare import Comparison
+from qlora_check.reports.compare_markdown import comparison_markdown
 from qlora_check.reports.evidence import Evidence, evidence
-from qlora_check.reports.logs import clean_text
+from qlora_check.reports.md_text import md_escape
 from qlora_check.reports.model import RunReport, format_duration
-from qlora_check.results.models import SEVERITY
+from qlora_check.results.models import SEVERITY, CellResult
 from qlora_check.status_style import STATUS_SYMBOL
 
 MAX_FAILING_ROWS = 50
 MAX_REASON = 200
-
-
-def md_escape(text: str) -> str:
-    """Text for one Markdown table cell: HTML-escaped, pipes and newlines neutralised."""
-    text = clean_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for character in "\\|`*_[]":
-        text = text.replace(character, "\\" + character)
-    return " ".join(text.split())
 
 
 def render_markdown(report: RunReport) -> str:
@@ -36,6 +31,9 @@ def render_markdown(report: RunReport) -> str:
         "| --- | ---: |",
     ]
     lines += [f"| {STATUS_SYMBOL[s]} {s.value} | {counts[s.value]} |" for s in SEVERITY if counts[s.value]]
+    lines += xpass_lines(xpass_cells(report.results))
+    if report.comparison is not None:
+        lines += changes_lines(report.comparison)
     failing = report.failing()
     lines += ["", f"### Failing cells ({len(failing)})", ""]
     if failing:
@@ -50,6 +48,28 @@ def render_markdown(report: RunReport) -> str:
         lines.append("None.")
     lines += ["", *evidence_table(evidence(report.results, report.host, report.run.get("started_at")))]
     return "\n".join(lines) + "\n"
+
+
+def xpass_lines(xpass: list[CellResult]) -> list[str]:
+    """Cells that pass although expected to fail: said near the top, a fix may have happened upstream."""
+    if not xpass:
+        return []
+    lines = ["", f"### ! Passing although expected to fail: fixed upstream? ({len(xpass)})", ""]
+    lines += ["| cell | expected | reason |", "| --- | --- | --- |"]
+    for result in xpass:
+        expected = result.expected or {}
+        lines.append(
+            f"| {md_escape(result.label)} | {md_escape(str(expected.get('status', '?')))} "
+            f"| {md_escape(str(expected.get('reason', '')))} |"
+        )
+    return lines
+
+
+def changes_lines(comparison: Comparison) -> list[str]:
+    """The comparison's own Markdown, one heading level down, under "Changes since <run>"."""
+    body = comparison_markdown(comparison).splitlines()[1:]  # its title names both runs by path
+    demoted = ["#" + line if line.startswith("#") else line for line in body]
+    return ["", f"### Changes since {md_escape(baseline_name(comparison))}", *demoted]
 
 
 def evidence_table(table: Evidence) -> list[str]:

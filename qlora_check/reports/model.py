@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from qlora_check.matrix.axes import AXES, CORE_AXES
+from qlora_check.reports.changes import load_comparison
+from qlora_check.reports.compare import Comparison
 from qlora_check.reports.logs import log_file, log_link, log_tail
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import read_results, read_run, summarise
@@ -28,6 +30,7 @@ class RunReport:
     run: dict[str, Any]
     results: list[CellResult]
     warnings: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None  # from comparison.json, written by `run --compare-to`
 
     @property
     def counts(self) -> dict[str, int]:
@@ -82,7 +85,8 @@ def load_report(run_dir: Path) -> RunReport:
     run = read_run(run_dir)
     read = read_results(run_dir)
     results = sorted(read.final().values(), key=cell_sort_key)
-    return RunReport(run_dir, run, results, read.warnings)
+    comparison, problems = load_comparison(run_dir)
+    return RunReport(run_dir, run, results, [*read.warnings, *problems], comparison)
 
 
 def value_sort_key(axis: str, value: Any) -> tuple[int, float, str]:

@@ -1,5 +1,6 @@
 """report.html in headless Chromium: loads clean, one entry per cell, filters in the URL, drill-down
-with curves, and text from results never runs as code. Screenshots go to test-artifacts/."""
+with curves, the changes since a compared run, and text from results never runs as code. Screenshots go
+to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 
 from qlora_check.reports import write_reports
+from qlora_check.reports.compare import compare_runs, write_comparison
 from tests.conftest import REPO
-from tests.unit.reports_support import HOSTILE, MIXED, copy_run
+from tests.unit.reports_support import HOSTILE, MIXED, copy_run, edited_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -191,3 +193,52 @@ def test_text_from_results_never_runs(open_report: Any, mixed_run: Path) -> None
     assert page.count("img") == 0 and page.count("#details b") == 0 and page.count("script") == 2
     assert page.dialogs == [] and page.problems == []
     _screenshot(page, "report-hostile.png", full_page=False)
+
+
+@pytest.fixture
+def compared_run(tmp_path: Path) -> Path:
+    """A later night of the mixed matrix compared with the recorded one: a regression, an xpass, the
+    hostile cell's status change, a removed cell, torch upgraded."""
+    before = edited_run(MIXED, tmp_path, "night-1")
+    expected = {"status": "fail", "reason": "known bug", "link": "https://example.invalid/1", "strict": False}
+    after = edited_run(
+        MIXED,
+        tmp_path,
+        "night-2",
+        libraries={"torch": "2.14.0+cpu"},
+        cells={
+            "940df7f2a4fc": {"status": "fail", "reason": "learned: <img src=x onerror=alert(5)>"},
+            FAIL_CELL: {"status": "xpass", "reason": "passed; expected fail", "expected": expected},
+            HOSTILE_CELL: {"status": "fail"},
+        },
+        drop=("3b131cdeb476",),
+    )
+    write_comparison(compare_runs(before, after), after)
+    write_reports(after, ["html"])
+    return after
+
+
+def test_changes_since_the_baseline_render_and_open_their_cells(open_report: Any, compared_run: Path) -> None:
+    page = open_report(compared_run)
+    _screenshot(page, "report-changes.png")
+    assert page.problems == [] and page.dialogs == [] and page.page.evaluate("window.__pwned") is None
+    changes = page.page.locator("#changes")
+    assert changes.is_visible() and "Changes since night-1" in changes.inner_text()
+    kinds = page.page.eval_on_selector_all("#changes .change-group", "els => els.map(e => e.dataset.kind)")
+    assert kinds == ["regression", "fix", "status", "removed", "environment"]
+    regression_box = ".change-group[data-kind='regression']"
+    red = page.page.eval_on_selector(regression_box, "e => getComputedStyle(e).borderLeftColor")
+    assert red == "rgb(207, 34, 46)"
+    regression = page.page.text_content(".change-group[data-kind='regression']") or ""
+    assert "pass → fail: learned: <img src=x onerror=alert(5)>" in regression  # shown as text
+    assert page.count("img") == 0
+    assert page.page.is_visible(".change-group[data-kind='fix'] .fixed-upstream")
+    assert HOSTILE in (page.page.text_content(".change-group[data-kind='status']") or "")
+    assert page.page.is_visible("#xpass") and "fixed upstream?" in (page.page.text_content("#xpass") or "")
+    page.page.click(f"#changes .cell-link[data-open-cell='{HOSTILE_CELL}']")
+    assert HOSTILE in (page.page.text_content("#details-title") or "")
+    assert f"cell={HOSTILE_CELL}" in page.page.url
+    page.page.click("#details-close")
+    page.page.click(f"#xpass .cell-link[data-open-cell='{FAIL_CELL}']")
+    assert "xpass" in (page.page.text_content("#details .big-status") or "")
+    assert page.problems == [] and page.dialogs == []

@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from qlora_check.matrix.axes import BACKENDS, PRECISIONS
@@ -65,3 +66,86 @@ def synthetic_run(directory: Path, cells: int = 1000) -> Path:
     (directory / RESULTS_FILE).write_text("".join(lines), encoding="utf-8")  # one write: no fsync per line
     writer.release()
     return directory
+
+
+def edited_run(
+    name: str,
+    destination: Path,
+    target: str,
+    *,
+    started_at: str | None = None,
+    libraries: dict[str, str | None] | None = None,
+    cells: dict[str, dict[str, object]] | None = None,
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """A copy of a recorded run under ``destination/target`` with some facts changed, as a later night's
+    run would have them: its start time, library versions, some cells' fields (status, reason, memory,
+    expected, ...), and cells dropped."""
+    run_dir = destination / target
+    shutil.copytree(FIXTURES / name, run_dir)
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    run["run_id"] = target
+    if started_at is not None:  # the run took as long as the recorded one
+        shift = datetime.fromisoformat(started_at) - datetime.fromisoformat(run["started_at"])
+        run["started_at"] = started_at
+        run["ended_at"] = (datetime.fromisoformat(run["ended_at"]) + shift).isoformat()
+    if libraries:
+        run["host"]["libraries"].update(libraries)
+    (run_dir / "run.json").write_text(json.dumps(run, indent=2), encoding="utf-8")
+    lines = []
+    for line in (run_dir / RESULTS_FILE).read_text(encoding="utf-8").splitlines():
+        result = json.loads(line)
+        if result["cell_id"] in drop:
+            continue
+        result = {"attempts": [], "expected": None, **result, "schema_version": 2}  # `expected` is a v2 field
+        result.update((cells or {}).get(result["cell_id"], {}))
+        lines.append(json.dumps(result) + "\n")
+    (run_dir / RESULTS_FILE).write_text("".join(lines), encoding="utf-8")
+    return run_dir
+
+
+NIGHTS_PASS_CELL = "940df7f2a4fc"  # cpu/none/lora/.../constant: passes in the recording
+NIGHTS_FAIL_CELL = "cad34d2017d3"  # cpu/none/lora/.../cosine: fails the learned check in the recording
+NIGHTS_ERROR_CELL = "e3ed61fe3cf5"  # cpu/bnb-nf4/qlora: errors in the recording
+NIGHTS_NA_CELL = "3b131cdeb476"
+
+
+def recorded_nights(tmp_path: Path) -> Path:
+    """ROOT/runs/ with four nights of the mixed matrix; directory names sort against time on purpose.
+
+    Nights 1, 2: as recorded; night 2 uses less memory in the pass cell. Night 3: torch upgraded, the pass
+    cell fails, the n/a cell is gone. Night 4: peft upgraded too, the pass cell errors, the fail cell
+    xpasses, the error cell passes.
+    """
+    runs = tmp_path / "reports" / "runs"
+    runs.mkdir(parents=True)
+    edited_run(MIXED, runs, "d-night1", started_at="2026-11-20T07:00:00+00:00")
+    edited_run(
+        MIXED,
+        runs,
+        "c-night2",
+        started_at="2026-11-21T07:00:00+00:00",
+        cells={NIGHTS_PASS_CELL: {"memory": {"peak_rss_mb": 40.0}}},
+    )
+    edited_run(
+        MIXED,
+        runs,
+        "b-night3",
+        started_at="2026-11-22T07:00:00+00:00",
+        libraries={"torch": "2.14.0+cpu"},
+        cells={NIGHTS_PASS_CELL: {"status": "fail", "reason": "learned: <b>no</b>"}},
+        drop=(NIGHTS_NA_CELL,),
+    )
+    edited_run(
+        MIXED,
+        runs,
+        "a-night4",
+        started_at="2026-11-23T07:00:00+00:00",
+        libraries={"torch": "2.14.0+cpu", "peft": "0.22.0"},
+        cells={
+            NIGHTS_PASS_CELL: {"status": "error", "reason": "boom"},
+            NIGHTS_FAIL_CELL: {"status": "xpass", "expected": {"status": "fail", "reason": "known", "strict": False}},
+            NIGHTS_ERROR_CELL: {"status": "pass", "reason": ""},
+        },
+    )
+    return tmp_path / "reports"

@@ -407,6 +407,11 @@
   document.querySelectorAll("#counts .count").forEach(function (b) {
     b.addEventListener("click", function () { toggle(state.status, b.getAttribute("data-status")); update(); });
   });
+  // Cell links in the server-rendered header and changes section; a cell no longer in the run has no details.
+  document.querySelectorAll("[data-open-cell]").forEach(function (b) {
+    var id = b.getAttribute("data-open-cell");
+    if (BY_ID[id]) b.addEventListener("click", function () { openCell(id); }); else b.disabled = true;
+  });
   window.addEventListener("hashchange", function () { state = readHash(); render(); });
   state = readHash();
   renderLegend();
