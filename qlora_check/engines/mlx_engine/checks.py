@@ -15,11 +15,15 @@ import mlx.nn as nn
 
 from qlora_check.engines.mlx_engine.adapters import ADAPTER_LEAVES
 from qlora_check.engines.mlx_engine.quantize import QuantizationReport
+from qlora_check.engines.mlx_engine.train import scalar
 from qlora_check.results.models import CheckResult
 
 Snapshot = dict[str, mx.array]
-# Largest |logit difference| / max(1, max|logit|) for identity_init, by the base's dtype.
-IDENTITY_TOLERANCE = {"fp32": 1e-5, "fp16": 2e-3, "bf16": 1.6e-2}
+# Largest |logit difference| / max(1, max|logit|) for identity_init, by the base's dtype. fp32 is strict.
+# Half precision is loose on purpose: mlx-lm's DoRALinear over a quantized base computes dequantize + matmul
+# while the base computes quantized_matmul, and on MLX's CPU those kernels differ by up to 5.2% (bf16) and
+# 0.5% (fp16) of the largest logit on the tiny model (measured, mlx 0.32.4). Exact zero B is checked apart.
+IDENTITY_TOLERANCE = {"fp32": 1e-5, "fp16": 2**-5, "bf16": 2**-3}
 LR_TOLERANCE = 1e-5  # relative to the peak LR; MLX evaluates schedules in float32
 CHECKPOINT_TOLERANCE = 1e-5  # relative; the reloaded model computes the same thing
 # A quantized weight further than this from the original (relative Frobenius norm) is garbage.
@@ -40,7 +44,9 @@ def trainable_check(fine_tune_type: str, before: Snapshot, after: Snapshot) -> C
         strays = sorted(name for name in before if name.rpartition(".")[2] not in allowed)
         if strays:
             figures["not_adapter"] = strays[:10]
-            return CheckResult("trainable", False, f"{len(strays)} non-adapter tensors are trainable: {strays[0]}", figures)
+            return CheckResult(
+                "trainable", False, f"{len(strays)} non-adapter tensors are trainable: {strays[0]}", figures
+            )
     unchanged = sorted(name for name in before if name not in after or mx.array_equal(before[name], after[name]).item())
     figures["unchanged"] = unchanged[:10]
     if unchanged:
@@ -53,7 +59,9 @@ def frozen_base_check(before: Snapshot, after: Snapshot) -> CheckResult:
     """Every frozen base tensor (quantized packs, scales and biases included) is bit-for-bit unchanged."""
     if not before:
         return CheckResult("frozen_base", False, "no frozen tensor to compare", {"frozen_tensors": 0})
-    changed = sorted(name for name in before if name not in after or not mx.array_equal(before[name], after[name]).item())
+    changed = sorted(
+        name for name in before if name not in after or not mx.array_equal(before[name], after[name]).item()
+    )
     figures = {"frozen_tensors": len(before), "frozen_elements": _elements(before), "changed": changed[:10]}
     if changed:
         return CheckResult("frozen_base", False, f"{len(changed)} frozen tensors changed: {changed[0]}", figures)
@@ -79,7 +87,9 @@ def quantized_check(report: QuantizationReport, targets: Sequence[str], model: n
     ]
     error = report.relative_error
     if not targets or missing:
-        detail = f"{len(missing)} of {len(targets)} target layers are not quantized" + (f": {missing[0]}" if missing else "")
+        detail = f"{len(missing)} of {len(targets)} target layers are not quantized" + (
+            f": {missing[0]}" if missing else ""
+        )
         return CheckResult("quantized", False, detail, figures)
     if wrong:
         return CheckResult("quantized", False, f"{wrong[0]} has other bits or group size than asked", figures)
@@ -92,11 +102,13 @@ def quantized_check(report: QuantizationReport, targets: Sequence[str], model: n
     return CheckResult("quantized", True, detail, figures)
 
 
-def identity_init_check(base_logits: mx.array, adapted_logits: mx.array, lora_b: Snapshot, precision: str) -> CheckResult:
+def identity_init_check(
+    base_logits: mx.array, adapted_logits: mx.array, lora_b: Snapshot, precision: str
+) -> CheckResult:
     """Freshly added adapters change nothing: every LoRA B is zero and the logits equal the base model's."""
     nonzero = sorted(name for name, value in lora_b.items() if mx.any(value != 0).item())
-    difference = float(mx.max(mx.abs(adapted_logits.astype(mx.float32) - base_logits.astype(mx.float32))).item())
-    scale = max(1.0, float(mx.max(mx.abs(base_logits.astype(mx.float32))).item()))
+    difference = scalar(mx.max(mx.abs(adapted_logits.astype(mx.float32) - base_logits.astype(mx.float32))))
+    scale = max(1.0, scalar(mx.max(mx.abs(base_logits.astype(mx.float32)))))
     tolerance = IDENTITY_TOLERANCE[precision] * scale
     figures = {
         "lora_b_tensors": len(lora_b),
@@ -107,9 +119,13 @@ def identity_init_check(base_logits: mx.array, adapted_logits: mx.array, lora_b:
     if not lora_b:
         return CheckResult("identity_init", False, "no LoRA B matrix found", figures)
     if nonzero:
-        return CheckResult("identity_init", False, f"{len(nonzero)} LoRA B matrices are not zero: {nonzero[0]}", figures)
+        return CheckResult(
+            "identity_init", False, f"{len(nonzero)} LoRA B matrices are not zero: {nonzero[0]}", figures
+        )
     if not difference <= tolerance:
-        return CheckResult("identity_init", False, f"adapters changed the logits by {difference:.3g} (> {tolerance:.3g})", figures)
+        return CheckResult(
+            "identity_init", False, f"adapters changed the logits by {difference:.3g} (> {tolerance:.3g})", figures
+        )
     return CheckResult("identity_init", True, f"LoRA B all zero; logits differ by {difference:.3g} at most", figures)
 
 
@@ -143,7 +159,9 @@ def checkpoint_check(trained_loss: float, reloaded_loss: float, base_loss: float
         return CheckResult("checkpoint", False, detail, figures)
     if not abs(base_loss - trained_loss) > tolerance:
         return CheckResult("checkpoint", False, "training did not change the eval loss: nothing to round-trip", figures)
-    return CheckResult("checkpoint", True, f"reloaded eval loss {reloaded_loss:.6f} equals the trained model's", figures)
+    return CheckResult(
+        "checkpoint", True, f"reloaded eval loss {reloaded_loss:.6f} equals the trained model's", figures
+    )
 
 
 def _elements(snapshot: Snapshot) -> int:

@@ -16,7 +16,7 @@ from qlora_check.engines.memory import MIB, MemoryTracker
 from qlora_check.engines.mlx_engine import adapters, checks, models, optim, schedules
 from qlora_check.engines.mlx_engine.parity import run_parity
 from qlora_check.engines.mlx_engine.quantize import block_linears, quantize
-from qlora_check.engines.mlx_engine.runtime import runtime_info
+from qlora_check.engines.mlx_engine.runtime import import_mlx_lm, runtime_info
 from qlora_check.engines.mlx_engine.train import eval_loss, train
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CheckResult
@@ -28,9 +28,12 @@ class MlxEngine(Engine):
     def run(self, cell: Cell, context: CellContext) -> EngineOutput:
         values: dict[str, Any] = cell.values
         mx.random.seed(values["seed"])
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        import_mlx_lm()  # before the memory baseline: its imports (transformers, torch) are not the model's
+        timings["import_s"] = time.perf_counter() - started
         memory = MemoryTracker()
         mx.reset_peak_memory()
-        timings: dict[str, float] = {}
         output_checks: list[CheckResult] = []
 
         started = time.perf_counter()
@@ -140,15 +143,13 @@ class MlxEngine(Engine):
 
 
 def _batches(values: dict[str, Any], *, seed_offset: int, steps: int) -> np.ndarray:
-    return load_batches(
-        values["dataset"], values["seed"] + seed_offset, steps, values["batch_size"], values["seq_len"]
-    )
+    return load_batches(values["dataset"], values["seed"] + seed_offset, steps, values["batch_size"], values["seq_len"])
 
 
 def _logits(model: Any, tokens: mx.array) -> mx.array:
     was_training = model.training
     model.eval()
-    logits = model(tokens[:, :-1]).astype(mx.float32)
+    logits: mx.array = model(tokens[:, :-1]).astype(mx.float32)
     mx.eval(logits)
     model.train(was_training)
     return logits
@@ -157,4 +158,3 @@ def _logits(model: Any, tokens: mx.array) -> mx.array:
 def _precision_info(precision: str, trainable: dict[str, mx.array]) -> dict[str, Any]:
     dtypes = sorted({str(value.dtype) for value in trainable.values()})
     return {"base_dtype": str(models.DTYPES[precision]), "trainable_dtypes": dtypes, "loss_dtype": "float32"}
-

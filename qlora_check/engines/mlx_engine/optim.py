@@ -20,7 +20,9 @@ from qlora_check.engines.mlx_engine import schedules
 Schedule = Callable[[mx.array], mx.array]
 
 
-def build_optimizer(name: str, schedule: Schedule | float, weight_decay: float) -> tuple[optim.Optimizer, dict[str, Any]]:
+def build_optimizer(
+    name: str, schedule: Schedule | float, weight_decay: float
+) -> tuple[optim.Optimizer, dict[str, Any]]:
     """The optimizer and the settings it really uses (recorded in results)."""
     optimizer: optim.Optimizer
     settings: dict[str, Any]
@@ -58,18 +60,23 @@ def build_schedule(name: str, peak: float, steps: int, warmup: int) -> Schedule 
         return decay
     ramp = optim.linear_schedule(0.0, peak, warmup)
     tail: Schedule = decay if callable(decay) else (lambda _step: mx.array(peak))
-    return optim.join_schedules([ramp, tail], [warmup])
+    joined: Schedule = optim.join_schedules([ramp, tail], [warmup])
+    return joined
 
 
 def _decay(name: str, peak: float, steps: int, warmup: int, decay_steps: int) -> Schedule | float:
+    schedule: Schedule
     if name == "constant":
         return peak
     if name == "linear":
-        return optim.linear_schedule(peak, 0.0, decay_steps)
+        schedule = optim.linear_schedule(peak, 0.0, decay_steps)
+        return schedule
     if name == "cosine":
-        return optim.cosine_decay(peak, decay_steps)
+        schedule = optim.cosine_decay(peak, decay_steps)
+        return schedule
     if name == "exponential":
-        return optim.exponential_decay(peak, schedules.exponential_gamma(steps, warmup))
+        schedule = optim.exponential_decay(peak, schedules.exponential_gamma(steps, warmup))
+        return schedule
     if name == "cosine_with_restarts":
         return _cosine_with_restarts(peak, decay_steps)
     if name == "polynomial":

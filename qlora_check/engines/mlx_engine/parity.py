@@ -62,7 +62,9 @@ def parity_check(torch_loss: float, mlx_loss_value: float) -> CheckResult:
     if not (math.isfinite(difference) and difference <= tolerance):
         detail = f"initial loss: torch {torch_loss:.6f}, mlx {mlx_loss_value:.6f} (differ by {difference:.3g})"
         return CheckResult("parity", False, detail, figures)
-    return CheckResult("parity", True, f"initial loss {mlx_loss_value:.6f} in both (differ by {difference:.2g})", figures)
+    return CheckResult(
+        "parity", True, f"initial loss {mlx_loss_value:.6f} in both (differ by {difference:.2g})", figures
+    )
 
 
 def run_parity(model_name: str, seed: int, tokens: np.ndarray, directory: Path) -> CheckResult:

@@ -107,7 +107,12 @@ def _relative_error(model: nn.Module, originals: dict[str, mx.array]) -> float:
         if path not in originals or not isinstance(module, nn.QuantizedLinear):
             continue
         restored = mx.dequantize(
-            module.weight, module.scales, module.biases, group_size=module.group_size, bits=module.bits, mode=module.mode
+            module.weight,
+            module.scales,
+            module.biases,
+            group_size=module.group_size,
+            bits=module.bits,
+            mode=module.mode,
         )
         original = originals[path].astype(mx.float32)
         error += float(mx.sum(mx.square(restored.astype(mx.float32) - original)))

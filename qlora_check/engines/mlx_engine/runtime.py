@@ -16,6 +16,12 @@ from typing import Any
 import mlx.core as mx
 
 
+def import_mlx_lm() -> None:
+    """Import the mlx-lm modules a cell uses, so that their cost can be timed and kept out of memory figures."""
+    import mlx_lm.tuner.utils
+    import mlx_lm.utils  # noqa: F401
+
+
 def device_info() -> dict[str, Any]:
     device = mx.default_device()
     kind = "gpu" if device.type == mx.DeviceType.gpu else "cpu"

@@ -52,8 +52,8 @@ def lr_at(name: str, step: int, peak: float, steps: int, warmup: int) -> float:
         end = POLYNOMIAL_END_LR
         if progress > 1:
             return end
-        return (peak - end) * (1 - progress) ** POLYNOMIAL_POWER + end
-    return peak * exponential_gamma(steps, warmup) ** (step - warmup)
+        return float((peak - end) * (1 - progress) ** POLYNOMIAL_POWER + end)
+    return float(peak * exponential_gamma(steps, warmup) ** (step - warmup))
 
 
 def expected_lrs(name: str, peak: float, steps: int, warmup: int) -> list[float]:

@@ -11,17 +11,24 @@ import mlx.optimizers as optim
 from mlx.utils import tree_map
 
 
+def scalar(value: mx.array) -> float:
+    """A 0-d array as a Python float (the stubs type ``item()`` as int | float | complex)."""
+    result: float = value.item()  # type: ignore[assignment]
+    return float(result)
+
+
 def causal_lm_loss(model: nn.Module, tokens: mx.array) -> mx.array:
     """Mean next-token cross-entropy, logits upcast to fp32 (what transformers' loss does with labels=ids)."""
     logits = model(tokens[:, :-1]).astype(mx.float32)
-    return nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="mean")
+    loss: mx.array = nn.losses.cross_entropy(logits, tokens[:, 1:], reduction="mean")
+    return loss
 
 
 def eval_loss(model: nn.Module, tokens: mx.array) -> float:
     """The loss on ``tokens`` without training (dropout off)."""
     was_training = model.training
     model.eval()
-    loss = float(causal_lm_loss(model, tokens).item())
+    loss = scalar(causal_lm_loss(model, tokens))
     model.train(was_training)
     return loss
 
@@ -69,7 +76,7 @@ def train(
             grads, _norm = optim.clip_grad_norm(grads, max_grad_norm)
         optimizer.update(model, grads)
         mx.eval(model.parameters(), optimizer.state, total_loss)
-        record.losses.append(float(total_loss.item()))
-        record.lrs.append(float(optimizer.learning_rate.item()))
+        record.losses.append(scalar(total_loss))
+        record.lrs.append(scalar(optimizer.learning_rate))
     record.train_s = time.perf_counter() - started
     return record
