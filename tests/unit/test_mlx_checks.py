@@ -222,3 +222,12 @@ def test_checkpoint_round_trip_passes_and_a_corrupted_adapter_fails(
 
 def test_checkpoint_fails_when_training_changed_nothing() -> None:
     assert not checks.checkpoint_check(2.5, 2.5, 2.5).passed
+
+
+def test_json_safe_writes_non_finite_figures_as_strings() -> None:
+    from qlora_check.engines.checks import learned_check
+
+    check = checks.json_safe(learned_check([float("nan")] * 8, 0.2))
+    assert not check.passed
+    json.dumps(check.figures, allow_nan=False)  # would raise on NaN
+    assert check.figures["early_mean"] == "nan"

@@ -101,7 +101,7 @@ class MlxEngine(Engine):
         return EngineOutput(
             losses=record.losses,
             lrs=record.lrs,
-            checks=output_checks,
+            checks=[checks.json_safe(check) for check in output_checks],
             memory=memory.to_dict(),
             timings=timings,
             tokens_per_s=record.tokens / record.train_s if record.train_s > 0 else None,
