@@ -1,6 +1,7 @@
 """Real MLX cells on this CPU through the real CLI: `python -m qlora_check run`, results read back.
 
-One matrix covers LoRA (fp32), QDoRA on a 4-bit base (bf16, cosine with warmup), a cell that really
+One matrix covers LoRA (fp32), QDoRA on a 4-bit base (bf16, cosine with warmup, gradient
+checkpointing), a cell that really
 fails (pure fp16 full fine-tuning: AdamW's eps underflows in fp16 and the loss turns NaN), and an n/a
 cell. A second run hides torch from the interpreters, as on an MLX-only Mac: the cell must still pass,
 with the parity check skipped.
@@ -43,7 +44,7 @@ axes:
   lr: 0.01
 include:
   - {backend: mlx, quantizer: mlx-4bit, train_type: qdora, precision: bf16, scheduler: cosine, warmup: 0.25,
-     steps: 16, lr: 0.01}
+     steps: 16, lr: 0.01, gradient_checkpointing: true}
   - {backend: mlx, train_type: full, precision: fp16, steps: 16, lr: 0.01}
   - {backend: mlx, quantizer: bnb-nf4, train_type: qlora}
 settings:
@@ -101,6 +102,7 @@ def test_mlx_cells_through_the_cli(tmp_path: Path, reports_root: Path) -> None:
 
     qdora = results["mlx/mlx-4bit/qdora/bf16/adamw/cosine"]
     assert qdora.status is Status.PASS, qdora.reason
+    assert qdora.engine["gradient_checkpointing"] is True
     assert qdora.engine["quantization"]["quantized_modules"] == 14
     assert qdora.engine["quantization"]["left_in_float"] == ["lm_head", "model.embed_tokens"]
     assert qdora.engine["adapter"]["fine_tune_type"] == "dora"

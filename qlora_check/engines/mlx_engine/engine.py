@@ -17,7 +17,7 @@ from qlora_check.engines.mlx_engine import adapters, checks, models, optim, sche
 from qlora_check.engines.mlx_engine.parity import run_parity
 from qlora_check.engines.mlx_engine.quantize import block_linears, quantize
 from qlora_check.engines.mlx_engine.runtime import import_mlx_lm, runtime_info
-from qlora_check.engines.mlx_engine.train import eval_loss, train
+from qlora_check.engines.mlx_engine.train import enable_gradient_checkpointing, eval_loss, train
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CheckResult
 
@@ -51,6 +51,8 @@ class MlxEngine(Engine):
         started = time.perf_counter()
         with memory.phase("adapters"):
             setup = adapters.apply_training_type(model, values)
+            if values["gradient_checkpointing"]:
+                enable_gradient_checkpointing(model)
             warmup = schedules.warmup_steps(values["warmup"], values["steps"])
             schedule = optim.build_schedule(values["scheduler"], values["lr"], values["steps"], warmup)
             optimizer, optimizer_settings = optim.build_optimizer(values["optimizer"], schedule, values["weight_decay"])
@@ -76,17 +78,17 @@ class MlxEngine(Engine):
 
         started = time.perf_counter()
         trainable_after = dict(tree_flatten(model.trainable_parameters()))
-        after = dict(tree_flatten(model.parameters()))
-        expected_lrs = schedules.expected_lrs(values["scheduler"], values["lr"], values["steps"], warmup)
         output_checks += [
             finite_check(record.losses),
             learned_check(record.losses, context.learned_margin),
             checks.trainable_check(setup.fine_tune_type, trainable_before, trainable_after),
-            checks.frozen_base_check(frozen_before, after)
-            if setup.fine_tune_type != "full"
-            else checks.skipped("frozen_base", "full fine-tuning trains every parameter"),
+            self._frozen_check(setup.fine_tune_type, frozen_before, model),
             checks.quantized_check(quantization, targets if values["quantizer"] != "none" else [], model),
-            checks.lr_schedule_check(record.lrs, expected_lrs, values["lr"]),
+            checks.lr_schedule_check(
+                record.lrs,
+                schedules.expected_lrs(values["scheduler"], values["lr"], values["steps"], warmup),
+                values["lr"],
+            ),
             self._checkpoint_check(model, setup, checkpoint, values, eval_tokens, base_loss, context),
         ]
         timings["checks_s"] = time.perf_counter() - started
@@ -113,6 +115,7 @@ class MlxEngine(Engine):
                 "precision": _precision_info(values["precision"], trainable_after),
                 "quantization": quantization.to_dict(),
                 "adapter": setup.to_dict(),
+                "gradient_checkpointing": values["gradient_checkpointing"],
             },
         )
 
@@ -124,6 +127,12 @@ class MlxEngine(Engine):
             return checks.skipped("identity_init", "full fine-tuning adds no adapters")
         lora_b = {k: v for k, v in tree_flatten(model.parameters()) if k.endswith(".lora_b")}
         return checks.identity_init_check(base_logits, _logits(model, tokens), lora_b, values["precision"])
+
+    @staticmethod
+    def _frozen_check(fine_tune_type: str, before: dict[str, mx.array], model: Any) -> CheckResult:
+        if fine_tune_type == "full":
+            return checks.skipped("frozen_base", "full fine-tuning trains every parameter")
+        return checks.frozen_base_check(before, dict(tree_flatten(model.parameters())))
 
     @staticmethod
     def _checkpoint_check(

@@ -33,6 +33,16 @@ def eval_loss(model: nn.Module, tokens: mx.array) -> float:
     return loss
 
 
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Recompute each block's activations in backward (mlx-lm's ``grad_checkpoint``).
+
+    mlx-lm patches the block *class*, so this lasts for the process: fine in a cell's own worker.
+    """
+    from mlx_lm.tuner.trainer import grad_checkpoint
+
+    grad_checkpoint(model.layers[0])
+
+
 @dataclass
 class TrainRecord:
     losses: list[float] = field(default_factory=list)
