@@ -7,14 +7,13 @@ report warnings, never errors. Nothing here imports torch.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qlora_check.reports.compare import COMPARISON_SCHEMA_VERSION, Change, Comparison, Thresholds
 from qlora_check.reports.compare_markdown import SECTIONS
-from qlora_check.results.models import CellResult, Status
+from qlora_check.results.models import CellResult, Status, json_safe
 
 COMPARISON_FILE = "comparison.json"
 FIXED_UPSTREAM = "fixed upstream?"
@@ -61,7 +60,7 @@ def comparison_from_dict(data: dict[str, Any]) -> Comparison:
 
 def comparison_document(comparison: Comparison) -> dict[str, Any]:
     """The comparison for report.json: strict JSON (a NaN loss is written as the string 'nan')."""
-    return _json_safe(comparison.to_dict())  # type: ignore[no-any-return]
+    return json_safe(comparison.to_dict())  # type: ignore[no-any-return]
 
 
 def baseline_name(comparison: Comparison) -> str:
@@ -103,13 +102,3 @@ def safe_link(link: Any) -> str | None:
     if isinstance(link, str) and link.lower().startswith(("https://", "http://")):
         return link
     return None
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value

@@ -123,10 +123,10 @@ class CellResult:
         return self.status.is_failure or strict_xpass
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Strict-JSON-safe: every non-finite float, wherever it sits (losses, check figures, memory
+        counters), becomes the string "nan" / "inf" / "-inf"."""
+        data: dict[str, Any] = json_safe(asdict(self))
         data["status"] = self.status.value
-        data["losses"] = [_json_float(x) for x in self.losses]
-        data["lrs"] = [_json_float(x) for x in self.lrs]
         return data
 
     @classmethod
@@ -141,9 +141,15 @@ class CellResult:
         return cls(**kwargs)
 
 
-def _json_float(value: float) -> float | str:
-    """JSON has no NaN or infinity; write them as strings so files stay strict JSON."""
-    return value if math.isfinite(value) else str(value)
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as strings so files stay strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def _float_from_json(value: float | str) -> float:

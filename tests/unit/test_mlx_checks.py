@@ -224,10 +224,12 @@ def test_checkpoint_fails_when_training_changed_nothing() -> None:
     assert not checks.checkpoint_check(2.5, 2.5, 2.5).passed
 
 
-def test_json_safe_writes_non_finite_figures_as_strings() -> None:
+def test_a_diverged_cells_result_is_still_strict_json() -> None:
     from qlora_check.engines.checks import learned_check
+    from qlora_check.results.models import CellResult, Status
 
-    check = checks.json_safe(learned_check([float("nan")] * 8, 0.2))
+    check = learned_check([float("nan")] * 8, 0.2)
     assert not check.passed
-    json.dumps(check.figures, allow_nan=False)  # would raise on NaN
-    assert check.figures["early_mean"] == "nan"
+    result = CellResult("id", "label", {}, Status.FAIL, checks=[check], losses=[float("nan")] * 8)
+    document = json.loads(json.dumps(result.to_dict(), allow_nan=False))  # would raise on NaN
+    assert document["checks"][0]["figures"]["early_mean"] == "nan"

@@ -105,3 +105,15 @@ def test_older_schema_versions_are_migrated(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text(json.dumps(v1_run))
     run = read_run(tmp_path)
     assert run["schema_version"] == 2 and run["resumes"] == [] and run["settings"] == {"retries": 0, "jobs": 2}
+
+
+def test_non_finite_figures_anywhere_stay_strict_json(tmp_path: Path) -> None:
+    # A NaN loss makes the learned check's figures NaN too: the result must still be written.
+    writer = RunWriter(tmp_path)
+    writer.acquire()
+    check = CheckResult(
+        "learned", False, "losses are not finite", {"early_mean": float("nan"), "inner": [float("-inf")]}
+    )
+    writer.append(a_result(status=Status.FAIL, checks=[check], memory={"peak": float("inf")}))
+    (back,) = read_results(tmp_path).results
+    assert back.checks[0].figures == {"early_mean": "nan", "inner": ["-inf"]} and back.memory == {"peak": "inf"}

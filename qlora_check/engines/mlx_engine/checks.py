@@ -164,24 +164,5 @@ def checkpoint_check(trained_loss: float, reloaded_loss: float, base_loss: float
     )
 
 
-def json_safe(check: CheckResult) -> CheckResult:
-    """The check with NaN / infinite figures written as strings, as results.jsonl is strict JSON.
-
-    (``learned_check`` puts NaN means into its figures when the loss diverged; the worker's strict
-    ``json.dumps`` would then fail and the cell would end as an error instead of a fail.)
-    """
-    return CheckResult(check.name, check.passed, check.detail, {k: _plain(v) for k, v in check.figures.items()})
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
-
-
 def _elements(snapshot: Snapshot) -> int:
     return sum(value.size for value in snapshot.values())

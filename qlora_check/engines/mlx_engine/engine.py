@@ -103,7 +103,7 @@ class MlxEngine(Engine):
         return EngineOutput(
             losses=record.losses,
             lrs=record.lrs,
-            checks=[checks.json_safe(check) for check in output_checks],
+            checks=output_checks,  # non-finite figures are made strict JSON by CellResult.to_dict
             memory=memory.to_dict(),
             timings=timings,
             tokens_per_s=record.tokens / record.train_s if record.train_s > 0 else None,
