@@ -76,6 +76,7 @@ TRAIN_TYPES = (*UNQUANTIZED_TRAIN_TYPES, *QUANTIZED_TRAIN_TYPES, "llama_pro")
 PRECISIONS = ("fp32", "fp16", "bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast")
 OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta", "adamw_8bit", "paged_adamw_8bit")
 SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
+QUANT_STORAGES = ("uint8", "fp16", "bf16", "fp32")
 INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill")
 
 _AXES = (
@@ -155,6 +156,10 @@ _AXES = (
     Axis("lora_targets", str, "all", "all (q,k,v,o,gate,up,down), attn, or a comma-separated list"),
     Axis("group_size", int, 64, "quantization group (block) size", minimum=1),
     Axis("gradient_checkpointing", bool, False, "recompute activations in backward"),
+    Axis("double_quant", bool, True, "bitsandbytes 4-bit: quantize the quantization constants too"),
+    Axis("quant_storage", str, "uint8", "bitsandbytes 4-bit: dtype that stores the packed weights", QUANT_STORAGES),
+    Axis("llama_pro_blocks", int, 1, "llama_pro: decoder blocks inserted", minimum=1),
+    Axis("grad_accum_check", bool, False, "also check that accumulation over k micro-batches equals one batch"),
     Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),
     Axis("inject", str, "none", "fault injection for testing the harness", INJECTIONS),
 )
