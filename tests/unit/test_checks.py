@@ -22,7 +22,10 @@ def test_learned_fails_on_a_flat_curve() -> None:
     assert not flat.passed and flat.figures["relative_drop"] < 0.2
 
 
-@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential"])
+SCHEDULES = ["constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential"]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 def test_closed_forms_start_after_warmup_at_the_peak_and_never_exceed_it(schedule: str) -> None:
     lrs = checks.expected_lrs(schedule, 1e-3, steps=20, warmup=4)
     assert lrs[0] == 0.0 and lrs[2] == pytest.approx(5e-4)
