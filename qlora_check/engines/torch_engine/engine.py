@@ -1,6 +1,6 @@
 """TorchEngine: one cell on cpu, cuda or mps, from checkpoint to checks.
 
-Phases (memory and time are measured per phase): load (the checkpoint; the unquantized model),
+Phases (memory and time are measured per phase): load (checkpoint, data; the base when unquantized),
 quantize (the quantizer's own load path), adapters (training type, optimizer), train. Checks are
 computed around them: identity_init and trainable before training, frozen_base, finite, learned,
 lr_schedule, optimizer_8bit and checkpoint after.
@@ -8,8 +8,10 @@ lr_schedule, optimizer_8bit and checkpoint after.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -21,6 +23,7 @@ from qlora_check.engines.torch_engine import adapters, checks, measure
 from qlora_check.engines.torch_engine.base import load_base
 from qlora_check.engines.torch_engine.device_memory import DevicePeaks
 from qlora_check.engines.torch_engine.inputs import CellInputs, prepare_inputs
+from qlora_check.engines.torch_engine.layers import without_layers
 from qlora_check.engines.torch_engine.optim import (
     build_optimizer,
     build_scheduler,
@@ -61,18 +64,29 @@ class _CellRun:
         self.checks: list[CheckResult] = []
         self.info: dict[str, Any] = {}
 
-    def _phase(self, name: str) -> Any:
-        return _Phase(self, name)
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Time a phase and measure its peak host and device memory."""
+        started = time.perf_counter()
+        with self.memory.phase(name), self.device_peaks.phase(name):
+            yield
+        self.timings[f"{name}_s"] = time.perf_counter() - started
 
     def run(self) -> EngineOutput:
         values = self.values
         torch.manual_seed(int(values["seed"]))
+        # An unquantized base is part of "load"; a quantized one gets its own phase (bitsandbytes quantizes
+        # while loading, hqq and quanto after loading, both inside that phase).
+        quantized = values["quantizer"] != "none"
         with self._phase("load"):
-            inputs = prepare_inputs(values, self.context.work_dir, self.plan, self.device)
-        with self._phase("quantize"):
-            model, quantization = load_base(inputs.checkpoint, values, self.plan, self.device, inputs.skip_layers)
+            inputs = prepare_inputs(values, self.context.work_dir)
+            if not quantized:
+                model, quantization = load_base(inputs.checkpoint, values, self.plan, self.device)
+        if quantized:
+            with self._phase("quantize"):
+                model, quantization = load_base(inputs.checkpoint, values, self.plan, self.device, inputs.skip_layers)
         self.info["quantization"] = quantization
-        if values["quantizer"] != "none":
+        if quantized:
             self.checks.append(
                 shared.quantized_check(
                     True, quantization["modules"], quantization["quantized_bytes"], quantization["unquantized_bytes"]
@@ -155,7 +169,6 @@ class _CellRun:
         self.checks.append(shared.trainable_check(actual, adapted.expected_trainable, adapted.rule))
         if adapted.kind == "llama_pro" and inputs.expansion is not None:
             expanded = measure.logits(adapted.model, inputs.eval_batch, self.plan, self.device)
-            from qlora_check.engines.torch_engine.layers import without_layers
 
             with without_layers(adapted.model, inputs.expansion.new_layers):
                 original = measure.logits(adapted.model, inputs.eval_batch, self.plan, self.device)
@@ -191,27 +204,6 @@ class _CellRun:
         reloaded_loss = measure.eval_loss(reloaded, inputs.eval_batch, self.plan, self.device)
         self.timings["checkpoint_s"] = time.perf_counter() - started
         return checks.checkpoint_check(trained_loss, reloaded_loss, self.precision, files)
-
-
-class _Phase:
-    """Times a phase and measures its peak host and device memory."""
-
-    def __init__(self, run: _CellRun, name: str) -> None:
-        self._run = run
-        self._name = name
-        self._stack: Any = None
-
-    def __enter__(self) -> None:
-        import contextlib
-
-        self._stack = contextlib.ExitStack()
-        self._stack.enter_context(self._run.memory.phase(self._name))
-        self._stack.enter_context(self._run.device_peaks.phase(self._name))
-        self._started = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self._run.timings[f"{self._name}_s"] = time.perf_counter() - self._started
-        self._stack.__exit__(*exc)
 
 
 def _versions() -> dict[str, str]:

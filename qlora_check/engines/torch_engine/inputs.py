@@ -11,7 +11,6 @@ import torch
 from qlora_check.engines import data
 from qlora_check.engines.tiny_models import TINY_MODELS
 from qlora_check.engines.torch_engine import models
-from qlora_check.engines.torch_engine.precision import PrecisionPlan
 
 if TYPE_CHECKING:
     from qlora_check.engines.torch_engine.adapters.llama_pro import Expansion
@@ -33,7 +32,7 @@ class CellInputs:
         return self.expansion.new_layers if self.expansion else ()
 
 
-def prepare_inputs(values: dict[str, Any], work_dir: Path, plan: PrecisionPlan, device: torch.device) -> CellInputs:
+def prepare_inputs(values: dict[str, Any], work_dir: Path) -> CellInputs:
     model_name = str(values["model"])
     seed = int(values["seed"])
     checkpoint = models.materialise(model_name, seed, work_dir / "base")
