@@ -69,6 +69,7 @@ BNB_QUANTIZERS = ("bnb-nf4", "bnb-fp4", "bnb-int8")
 HQQ_QUANTIZERS = ("hqq-2bit", "hqq-3bit", "hqq-4bit", "hqq-8bit")
 QUANTO_QUANTIZERS = ("quanto-int2", "quanto-int4", "quanto-int8", "quanto-fp8")
 MLX_QUANTIZERS = ("mlx-2bit", "mlx-3bit", "mlx-4bit", "mlx-6bit", "mlx-8bit")
+QUANT_STORAGES = ("uint8", "fp16", "bf16", "fp32")  # bitsandbytes 4-bit storage dtypes
 QUANTIZERS = ("none", *BNB_QUANTIZERS, *HQQ_QUANTIZERS, *QUANTO_QUANTIZERS, *MLX_QUANTIZERS)
 UNQUANTIZED_TRAIN_TYPES = ("full", "lora", "custom_lora", "dora")
 QUANTIZED_TRAIN_TYPES = ("qlora", "custom_qlora", "qdora")
@@ -76,7 +77,6 @@ TRAIN_TYPES = (*UNQUANTIZED_TRAIN_TYPES, *QUANTIZED_TRAIN_TYPES, "llama_pro")
 PRECISIONS = ("fp32", "fp16", "bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast")
 OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta", "adamw_8bit", "paged_adamw_8bit")
 SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
-QUANT_STORAGES = ("uint8", "fp16", "bf16", "fp32")
 INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill")
 
 _AXES = (
@@ -165,6 +165,9 @@ _AXES = (
 )
 
 AXES: dict[str, Axis] = {axis.name: axis for axis in _AXES}
+# Axes added after cell ids were first pinned. A cell id leaves them out while they hold their default, so
+# adding an axis never changes the id of a cell that does not use it (stored runs stay comparable).
+ID_OPTIONAL_AT_DEFAULT = frozenset({"double_quant", "quant_storage", "llama_pro_blocks", "grad_accum_check"})
 CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")
 DEFAULTS: dict[str, AxisValue] = {axis.name: axis.default for axis in _AXES}
 

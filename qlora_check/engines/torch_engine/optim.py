@@ -8,7 +8,9 @@ from typing import Any
 
 import torch
 
-from qlora_check.engines.checks import SCHEDULE_ARGUMENTS
+from qlora_check.engines.checks import SCHEDULE_ARGUMENTS, warmup_steps
+
+__all__ = ["build_optimizer", "build_scheduler", "optimizer_state_precision", "warmup_steps"]
 
 # bitsandbytes keeps tensors under min_8bit_size elements (default 4096) in 32-bit; tiny LoRA matrices
 # would never reach the 8-bit path. The optimizer_8bit check proves the path ran.
