@@ -141,3 +141,12 @@ def test_memory_and_speed_are_recorded_per_phase(tmp_path: Path) -> None:
     assert set(result["memory"]["phases_mb"]) == {"load", "quantize", "adapters", "train"}
     assert {"load_s", "quantize_s", "adapters_s", "train_s", "step_s", "checkpoint_s"} <= set(result["timings"])
     assert result["tokens_per_s"] > 0
+
+
+def test_a_library_limitation_is_the_library_s_own_error(tmp_path: Path) -> None:
+    """optimum-quanto 0.2.7 cannot run backward under autocast over fp32 parameters (documented finding)."""
+    result = run_cell(tmp_path, quantizer="quanto-int4", train_type="qlora", precision="bf16_autocast")
+    assert result["status"] == "error"
+    assert result["error"]["type"] == "builtins.RuntimeError"
+    assert result["error"]["message"] == "expected m1 and m2 to have the same dtype, but got: c10::BFloat16 != float"
+    assert "optimum/quanto" in result["error"]["traceback"]
