@@ -4,6 +4,7 @@ accumulation, device transfer. Verdicts and tolerances come from `qlora_check.en
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,8 @@ def load_trained(
 
 def checkpoint_check(trained_loss: float, reloaded_loss: float, precision: str, files: list[str]) -> CheckResult:
     atol, rtol = tolerance_for(precision)
-    diff = abs(trained_loss - reloaded_loss) if reloaded_loss == reloaded_loss else float("inf")
+    finite = math.isfinite(trained_loss) and math.isfinite(reloaded_loss)
+    diff = abs(trained_loss - reloaded_loss) if finite else math.inf
     return closeness_check(
         "checkpoint",
         diff,
