@@ -5,8 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from qlora_check.execution.worker import run_spec
 from qlora_check.matrix.axes import normalise_values
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """In-process cells run one torch thread, as cell workers do (xdist runs two test processes on 2 cores)."""
+    import torch
+
+    torch.set_num_threads(1)
+
 
 TEST_STEPS = 20  # enough for every working setup here to drop its loss by far more than 20% (measured)
 
