@@ -1,12 +1,14 @@
-"""Framework-independent checks on what a cell recorded (losses, learning rates).
+"""Framework-independent checks: verdicts on what a cell recorded or measured, shared by the engines.
 
-Each returns a `CheckResult` with the figures behind the verdict, so a report can show why.
+Each returns a `CheckResult` with the figures behind the verdict, so a report can show why. The engines
+measure (hashes, logits differences, counts); the verdicts and their tolerances live here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from qlora_check.results.models import CheckResult
 
@@ -44,3 +46,145 @@ def learned_check(losses: Sequence[float], margin: float) -> CheckResult:
     passed = drop >= margin
     detail = f"mean loss went from {early:.3f} to {late:.3f}: a {drop:.1%} drop (needs {margin:.0%})"
     return CheckResult("learned", passed, detail, figures)
+
+
+# --- learning-rate schedules -----------------------------------------------------------------------------------
+# The closed forms, written down independently of the libraries that implement them, so that `lr_schedule`
+# compares two derivations. Each matches transformers' schedule of the same name with the extra arguments in
+# SCHEDULE_ARGUMENTS (torch engine) and is what the MLX engine's schedules must produce too.
+
+SCHEDULE_ARGUMENTS: dict[str, dict[str, float]] = {
+    "cosine": {"num_cycles": 0.5},
+    "cosine_with_restarts": {"num_cycles": 2},
+    "polynomial": {"power": 2.0, "lr_end": 0.0},
+    "exponential": {"final_ratio": 0.01},
+}
+
+
+def warmup_steps(warmup: float, steps: int) -> int:
+    """``warmup`` below 1 is a ratio of the steps, else a number of steps (never more than the steps)."""
+    return round(warmup * steps) if warmup < 1 else min(int(warmup), steps)
+
+
+def lr_multiplier(schedule: str, step: int, steps: int, warmup: int) -> float:
+    """The factor on the peak learning rate at optimizer step ``step`` (0-based) of ``steps``."""
+    if step < warmup:
+        return step / max(1, warmup)
+    decay_steps = max(1, steps - warmup)
+    progress = (step - warmup) / decay_steps
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return max(0.0, (steps - step) / decay_steps)
+    if schedule == "cosine":
+        cycles = SCHEDULE_ARGUMENTS["cosine"]["num_cycles"]
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * cycles * 2.0 * progress)))
+    if schedule == "cosine_with_restarts":
+        if progress >= 1.0:
+            return 0.0
+        cycles = SCHEDULE_ARGUMENTS["cosine_with_restarts"]["num_cycles"]
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((cycles * progress) % 1.0))))
+    if schedule == "polynomial":
+        power = SCHEDULE_ARGUMENTS["polynomial"]["power"]
+        return (1.0 - progress) ** power if step <= steps else 0.0
+    if schedule == "exponential":
+        # Decays to final_ratio of the peak after the decay steps: gamma ** decay_steps == final_ratio.
+        gamma = SCHEDULE_ARGUMENTS["exponential"]["final_ratio"] ** (1.0 / decay_steps)
+        return float(gamma ** (step - warmup))
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def expected_lrs(schedule: str, peak: float, steps: int, warmup: int) -> list[float]:
+    """The learning rate in force at each optimizer step, by the closed form."""
+    return [peak * lr_multiplier(schedule, step, steps, warmup) for step in range(steps)]
+
+
+def lr_schedule_check(recorded: Sequence[float], expected: Sequence[float], rel_tol: float = 1e-6) -> CheckResult:
+    """The recorded LR trace equals the closed form at every step (relative to the peak)."""
+    figures: dict[str, Any] = {"steps": len(recorded), "expected_steps": len(expected), "rel_tol": rel_tol}
+    if len(recorded) != len(expected) or not recorded:
+        return CheckResult("lr_schedule", False, f"recorded {len(recorded)} LRs, expected {len(expected)}", figures)
+    scale = max(max(abs(x) for x in expected), 1e-30)
+    errors = [abs(a - b) / scale for a, b in zip(recorded, expected, strict=True)]
+    worst = max(range(len(errors)), key=errors.__getitem__)
+    figures.update(max_rel_error=errors[worst], worst_step=worst, recorded=recorded[worst], expected=expected[worst])
+    if errors[worst] > rel_tol:
+        detail = f"LR at step {worst} is {recorded[worst]:.6g}, the closed form says {expected[worst]:.6g}"
+        return CheckResult("lr_schedule", False, detail, figures)
+    return CheckResult("lr_schedule", True, f"all {len(recorded)} LRs match the closed form", figures)
+
+
+# --- comparisons the engines measure ---------------------------------------------------------------------------
+
+# (atol, rtol) for comparing two computations of the same numbers, by the dtype that does the arithmetic.
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "fp32": (1e-5, 1e-4),
+    "fp16": (2e-3, 1e-2),
+    "bf16": (1e-2, 3e-2),
+}
+
+
+def tolerance_for(precision: str) -> tuple[float, float]:
+    """Tolerance by the lowest-precision dtype a precision computes in."""
+    if precision.startswith("fp16"):
+        return TOLERANCES["fp16"]
+    if precision.startswith("bf16"):
+        return TOLERANCES["bf16"]
+    return TOLERANCES["fp32"]
+
+
+def closeness_check(
+    name: str, max_abs_diff: float, scale: float, atol: float, rtol: float, what: str, **extra: Any
+) -> CheckResult:
+    """Two computations agree: ``max_abs_diff <= atol + rtol * scale`` (``scale``: the reference's max abs)."""
+    limit = atol + rtol * scale
+    figures = {"max_abs_diff": max_abs_diff, "scale": scale, "atol": atol, "rtol": rtol, "limit": limit, **extra}
+    passed = math.isfinite(max_abs_diff) and max_abs_diff <= limit
+    verdict = "agree" if passed else "differ"
+    return CheckResult(name, passed, f"{what} {verdict}: max |diff| {max_abs_diff:.3g} (limit {limit:.3g})", figures)
+
+
+def quantized_check(expected: bool, modules: int, quantized_bytes: int, unquantized_bytes: int) -> CheckResult:
+    """A quantizer was asked for: some modules are quantized and take fewer bytes than unquantized weights."""
+    figures: dict[str, Any] = {
+        "modules": modules,
+        "quantized_bytes": quantized_bytes,
+        "unquantized_bytes": unquantized_bytes,
+    }
+    if not expected:
+        passed = modules == 0
+        return CheckResult("quantized", passed, f"no quantizer; {modules} quantized modules found", figures)
+    if modules == 0:
+        return CheckResult("quantized", False, "the quantizer left no module quantized", figures)
+    ratio = quantized_bytes / unquantized_bytes if unquantized_bytes else math.inf
+    figures["ratio"] = round(ratio, 4)
+    passed = ratio < 1.0
+    detail = f"{modules} modules quantized: {quantized_bytes} bytes, {ratio:.1%} of the unquantized weights"
+    return CheckResult("quantized", passed, detail, figures)
+
+
+def trainable_check(actual: int, expected: int, rule: str) -> CheckResult:
+    """The trainable parameter count equals what the training type implies (``rule`` says how it was derived)."""
+    figures = {"actual": actual, "expected": expected, "rule": rule}
+    passed = actual == expected and actual > 0
+    return CheckResult("trainable", passed, f"{actual} trainable parameters, expected {expected} ({rule})", figures)
+
+
+def frozen_base_check(before: Mapping[str, str], after: Mapping[str, str]) -> CheckResult:
+    """Every frozen tensor has the same content hash after training as before."""
+    changed = sorted(name for name in before if after.get(name) != before[name])
+    missing = sorted(set(before) ^ set(after))
+    figures = {"tensors": len(before), "changed": len(changed), "first_changed": changed[:5], "mismatched": missing[:5]}
+    if not before:
+        return CheckResult("frozen_base", False, "no frozen tensors to compare", figures)
+    if changed or missing:
+        detail = f"{len(changed)} of {len(before)} frozen tensors changed (first: {(changed or missing)[0]})"
+        return CheckResult("frozen_base", False, detail, figures)
+    return CheckResult("frozen_base", True, f"all {len(before)} frozen tensors unchanged", figures)
+
+
+def optimizer_8bit_check(eight_bit: int, thirty_two_bit: int) -> CheckResult:
+    """An 8-bit optimizer really kept 8-bit state for some parameters (bitsandbytes falls back below a size)."""
+    figures = {"8bit_state_tensors": eight_bit, "32bit_state_tensors": thirty_two_bit}
+    detail = f"{eight_bit} parameters with 8-bit state, {thirty_two_bit} with 32-bit state"
+    return CheckResult("optimizer_8bit", eight_bit > 0, detail, figures)

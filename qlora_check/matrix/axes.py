@@ -69,6 +69,7 @@ BNB_QUANTIZERS = ("bnb-nf4", "bnb-fp4", "bnb-int8")
 HQQ_QUANTIZERS = ("hqq-2bit", "hqq-3bit", "hqq-4bit", "hqq-8bit")
 QUANTO_QUANTIZERS = ("quanto-int2", "quanto-int4", "quanto-int8", "quanto-fp8")
 MLX_QUANTIZERS = ("mlx-2bit", "mlx-3bit", "mlx-4bit", "mlx-6bit", "mlx-8bit")
+QUANT_STORAGES = ("uint8", "fp16", "bf16", "fp32")  # bitsandbytes 4-bit storage dtypes
 QUANTIZERS = ("none", *BNB_QUANTIZERS, *HQQ_QUANTIZERS, *QUANTO_QUANTIZERS, *MLX_QUANTIZERS)
 UNQUANTIZED_TRAIN_TYPES = ("full", "lora", "custom_lora", "dora")
 QUANTIZED_TRAIN_TYPES = ("qlora", "custom_qlora", "qdora")
@@ -155,11 +156,18 @@ _AXES = (
     Axis("lora_targets", str, "all", "all (q,k,v,o,gate,up,down), attn, or a comma-separated list"),
     Axis("group_size", int, 64, "quantization group (block) size", minimum=1),
     Axis("gradient_checkpointing", bool, False, "recompute activations in backward"),
+    Axis("double_quant", bool, True, "bitsandbytes 4-bit: quantize the quantization constants too"),
+    Axis("quant_storage", str, "uint8", "bitsandbytes 4-bit: dtype that stores the packed weights", QUANT_STORAGES),
+    Axis("llama_pro_blocks", int, 1, "llama_pro: decoder blocks inserted", minimum=1),
+    Axis("grad_accum_check", bool, False, "also check that accumulation over k micro-batches equals one batch"),
     Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),
     Axis("inject", str, "none", "fault injection for testing the harness", INJECTIONS),
 )
 
 AXES: dict[str, Axis] = {axis.name: axis for axis in _AXES}
+# Axes added after cell ids were first pinned. A cell id leaves them out while they hold their default, so
+# adding an axis never changes the id of a cell that does not use it (stored runs stay comparable).
+ID_OPTIONAL_AT_DEFAULT = frozenset({"double_quant", "quant_storage", "llama_pro_blocks", "grad_accum_check"})
 CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")
 DEFAULTS: dict[str, AxisValue] = {axis.name: axis.default for axis in _AXES}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from qlora_check.matrix.axes import AXES, CORE_AXES, DEFAULTS, AxisValue
+from qlora_check.matrix.axes import AXES, CORE_AXES, DEFAULTS, ID_OPTIONAL_AT_DEFAULT, AxisValue
 
 ID_LENGTH = 12
 
@@ -39,7 +39,12 @@ class Cell:
 
     @cached_property
     def id(self) -> str:
-        canonical = json.dumps(self.values, sort_keys=True, separators=(",", ":"))
+        values = {
+            name: value
+            for name, value in self.values.items()
+            if not (name in ID_OPTIONAL_AT_DEFAULT and value == DEFAULTS[name])
+        }
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
 
     @cached_property

@@ -8,10 +8,13 @@ from typing import Any
 
 import torch
 
+from qlora_check.engines.checks import SCHEDULE_ARGUMENTS, warmup_steps
 
-def warmup_steps(warmup: float, steps: int) -> int:
-    """``warmup`` below 1 is a ratio of the steps, else a number of steps."""
-    return round(warmup * steps) if warmup < 1 else min(int(warmup), steps)
+__all__ = ["build_optimizer", "build_scheduler", "optimizer_state_precision", "warmup_steps"]
+
+# bitsandbytes keeps tensors under min_8bit_size elements (default 4096) in 32-bit; tiny LoRA matrices
+# would never reach the 8-bit path. The optimizer_8bit check proves the path ran.
+MIN_8BIT_SIZE = 16
 
 
 def build_optimizer(
@@ -31,31 +34,54 @@ def build_optimizer(
     elif name in ("adamw_8bit", "paged_adamw_8bit"):
         import bitsandbytes as bnb
 
-        # bitsandbytes keeps tensors under min_8bit_size elements in 32-bit; tiny LoRA matrices would
-        # never reach the 8-bit path, so lower it and record that it was lowered.
         optimizer_class = bnb.optim.PagedAdamW8bit if name.startswith("paged") else bnb.optim.AdamW8bit
-        optimizer = optimizer_class(params, lr=lr, weight_decay=weight_decay, min_8bit_size=16)
+        optimizer = optimizer_class(params, lr=lr, weight_decay=weight_decay, min_8bit_size=MIN_8BIT_SIZE)
     else:
         raise ValueError(f"unknown optimizer {name!r}")
     settings = {key: _plain(value) for key, value in optimizer.defaults.items()}
+    if name in ("adamw_8bit", "paged_adamw_8bit"):
+        settings["min_8bit_size"] = MIN_8BIT_SIZE
     return optimizer, {"class": f"{type(optimizer).__module__}.{type(optimizer).__name__}", **settings}
 
 
 def build_scheduler(
     name: str, optimizer: torch.optim.Optimizer, steps: int, warmup: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """transformers' schedules (the ones users train with), torch's for exponential decay."""
+    """transformers' schedules (the ones users train with); torch's LambdaLR for exponential decay.
+
+    `constant` maps to transformers' constant_with_warmup, because its plain `constant` ignores warmup. The
+    extra arguments (cycles, power) are shared with the closed forms in `engines.checks`.
+    """
     from transformers import get_scheduler
 
+    arguments = dict(SCHEDULE_ARGUMENTS.get(name, {}))
     if name == "exponential":
-        gamma = 0.01 ** (1 / max(1, steps - warmup))  # decays to 1% of the peak by the last step
+        gamma = arguments["final_ratio"] ** (1 / max(1, steps - warmup))
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: (step + 1) / (warmup + 1) if step < warmup else gamma ** (step - warmup)
+            optimizer, lambda step: step / max(1, warmup) if step < warmup else gamma ** (step - warmup)
         )
+    library_name = "constant_with_warmup" if name == "constant" else name
     scheduler: torch.optim.lr_scheduler.LRScheduler = get_scheduler(
-        name, optimizer=optimizer, num_warmup_steps=warmup, num_training_steps=steps
+        library_name,
+        optimizer=optimizer,
+        num_warmup_steps=warmup,
+        num_training_steps=steps,
+        scheduler_specific_kwargs=arguments or None,
     )
     return scheduler
+
+
+def optimizer_state_precision(optimizer: torch.optim.Optimizer) -> tuple[int, int]:
+    """How many parameters have 8-bit (uint8) and how many 32-bit first-moment state, after a step."""
+    eight_bit = thirty_two_bit = 0
+    for state in optimizer.state.values():
+        first = state.get("state1")
+        if isinstance(first, torch.Tensor):
+            if first.dtype == torch.uint8:
+                eight_bit += 1
+            else:
+                thirty_two_bit += 1
+    return eight_bit, thirty_two_bit
 
 
 def _plain(value: Any) -> Any:

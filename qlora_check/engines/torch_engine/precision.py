@@ -35,6 +35,10 @@ class PrecisionPlan:
     def apply(self, model: torch.nn.Module) -> None:
         """Move floating-point parameters (and buffers) to the planned dtypes."""
         for parameter in model.parameters():
+            # Only plain parameters: quantized weights (bnb Params4bit / Int8Params, quanto tensors) keep
+            # their storage dtype, which may be nominally floating (bnb quant_storage, quanto).
+            if type(parameter) is not torch.nn.Parameter or type(parameter.data) is not torch.Tensor:
+                continue
             if parameter.is_floating_point() and parameter.dtype != self.param_dtype:
                 parameter.data = parameter.data.to(self.param_dtype)
         for module in model.modules():
@@ -42,6 +46,11 @@ class PrecisionPlan:
                 if buffer.is_floating_point():
                     target = torch.float32 if self.fp32_buffers else self.param_dtype
                     module._buffers[name] = buffer.to(target)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype matmuls run in: the autocast dtype, else the parameter dtype."""
+        return self.autocast_dtype or self.param_dtype
 
     def scaler(self, device_type: str) -> Any | None:
         return torch.amp.GradScaler(device_type) if self.grad_scaler else None

@@ -1,0 +1,42 @@
+"""Which linear modules the LoRA knobs name, found in the model (quantized or not)."""
+
+from __future__ import annotations
+
+import torch
+
+ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def lora_targets(spec: str) -> list[str]:
+    """``all``, ``attn``, or a comma-separated list of module names."""
+    if spec == "all":
+        return list(ALL_TARGETS)
+    if spec == "attn":
+        return list(ATTENTION_TARGETS)
+    targets = [name.strip() for name in spec.split(",") if name.strip()]
+    if not targets:
+        raise ValueError(f"lora_targets {spec!r} names no modules")
+    return targets
+
+
+def target_modules(model: torch.nn.Module, spec: str) -> dict[str, torch.nn.Module]:
+    """Full name -> module for every module whose last name part is a target and that has in/out features."""
+    names = set(lora_targets(spec))
+    found = {
+        name: module
+        for name, module in model.named_modules()
+        if name.rsplit(".", 1)[-1] in names and hasattr(module, "in_features") and hasattr(module, "out_features")
+    }
+    if not found:
+        raise ValueError(f"lora_targets {spec!r} match no module of {type(model).__name__}")
+    return found
+
+
+def lora_parameter_count(modules: dict[str, torch.nn.Module], rank: int, dora: bool = False) -> int:
+    """r·(in+out) per module (A and B), plus out for DoRA's magnitude vector."""
+    total = 0
+    for module in modules.values():
+        in_features, out_features = int(module.in_features), int(module.out_features)
+        total += rank * (in_features + out_features) + (out_features if dora else 0)
+    return total

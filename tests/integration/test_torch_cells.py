@@ -1,0 +1,152 @@
+"""Real cells on CPU: every quantizer family, training type, precision, optimizer and scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import assert_passed, checks_by_name, run_cell
+
+pytestmark = pytest.mark.slow
+ADAPTER_CHECKS = ("trainable", "identity_init", "finite", "learned", "lr_schedule", "frozen_base", "checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("quantizer", "train_type", "path", "layer"),
+    [
+        ("bnb-nf4", "qlora", "transformers.BitsAndBytesConfig", "Linear4bit"),
+        ("bnb-fp4", "qdora", "transformers.BitsAndBytesConfig", "Linear4bit"),
+        ("bnb-int8", "custom_qlora", "transformers.BitsAndBytesConfig", "Linear8bitLt"),
+        ("hqq-4bit", "qlora", "hqq.models.hf.base.AutoHQQHFModel", "HQQLinear"),
+        ("hqq-3bit", "custom_qlora", "hqq.models.hf.base.AutoHQQHFModel", "HQQLinear"),
+        ("quanto-int4", "qlora", "optimum.quanto.quantize", "QLinear"),
+        ("quanto-int8", "custom_qlora", "optimum.quanto.quantize", "QLinear"),
+    ],
+)
+def test_each_quantizer_family_really_quantizes_and_trains(
+    tmp_path: Path, quantizer: str, train_type: str, path: str, layer: str
+) -> None:
+    result = run_cell(tmp_path, quantizer=quantizer, train_type=train_type)
+    checks = assert_passed(result, "quantized", *ADAPTER_CHECKS)
+    quantization = result["engine"]["quantization"]
+    assert quantization["path"].startswith(path)
+    assert quantization["modules"] == 14  # 7 linear layers × 2 blocks; the output layer stays unquantized
+    assert checks["quantized"]["figures"]["ratio"] < 0.5
+    assert quantization["version"]
+    training = result["engine"]["training"]
+    if train_type == "custom_qlora":
+        assert any(name.endswith(layer) for name in training["wrapped_layer_types"])
+    else:
+        assert training["lora_layer_types"]  # peft's own layer classes for this base
+
+
+@pytest.mark.parametrize(
+    ("train_type", "expected_trainable"),
+    [
+        ("full", None),
+        ("lora", 8 * (64 + 64) * 4 * 2 + 8 * (64 + 128) * 3 * 2),
+        ("dora", 8 * (64 + 64) * 4 * 2 + 8 * (64 + 128) * 3 * 2 + (64 * 4 + 128 * 2 + 64) * 2),
+        ("custom_lora", 8 * (64 + 64) * 4 * 2 + 8 * (64 + 128) * 3 * 2),
+        ("llama_pro", 4 * 64 * 64 + 3 * 64 * 128 + 2 * 64),
+    ],
+)
+def test_each_training_type_trains_exactly_what_it_should(
+    tmp_path: Path, train_type: str, expected_trainable: int | None
+) -> None:
+    result = run_cell(tmp_path, train_type=train_type)
+    required = ("trainable", "finite", "learned", "checkpoint")
+    checks = assert_passed(result, *required, *(() if train_type == "full" else ("identity_init", "frozen_base")))
+    parameters = result["engine"]["parameters"]
+    if expected_trainable is None:
+        assert parameters["trainable"] == parameters["total"]
+    else:
+        assert checks["trainable"]["figures"]["actual"] == expected_trainable
+
+
+def test_llama_pro_over_a_quantized_base_keeps_the_new_block_unquantized(tmp_path: Path) -> None:
+    result = run_cell(tmp_path, train_type="llama_pro", quantizer="hqq-4bit", model="tiny-qwen2")
+    assert_passed(result, "quantized", "identity_init", "frozen_base", "checkpoint")
+    assert result["engine"]["training"]["new_layers"] == [2]
+    assert result["engine"]["quantization"]["modules"] == 14  # the two original blocks only
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast"])
+def test_each_precision_trains_lora(tmp_path: Path, precision: str) -> None:
+    result = run_cell(tmp_path, precision=precision, quantizer="bnb-nf4", train_type="qlora")
+    assert_passed(result, *ADAPTER_CHECKS)
+    recorded = result["engine"]["precision"]
+    assert recorded["grad_scaler"] is (precision == "fp16_autocast")
+    bf16_parameters = precision in ("bf16", "bf16_buffers_autocast")
+    assert recorded["param_dtype"] == ("torch.bfloat16" if bf16_parameters else "torch.float32")
+
+
+def test_pure_fp16_trains_with_sgd(tmp_path: Path) -> None:
+    result = run_cell(tmp_path, precision="fp16", optimizer="sgd", lr=0.1)
+    assert_passed(result, *ADAPTER_CHECKS)
+    assert result["engine"]["precision"]["param_dtype"] == "torch.float16"
+
+
+def test_pure_fp16_with_adamw_is_reported_as_not_finite(tmp_path: Path) -> None:
+    """A real finding on this stack: AdamW on fp16 parameters (eps 1e-8 underflows) gives NaN at step 1."""
+    result = run_cell(tmp_path, precision="fp16")
+    assert result["status"] == "fail"
+    assert not checks_by_name(result)["finite"]["passed"]
+
+
+@pytest.mark.parametrize("optimizer", ["adamw_8bit", "paged_adamw_8bit"])
+def test_8bit_optimizers_really_keep_8bit_state(tmp_path: Path, optimizer: str) -> None:
+    result = run_cell(tmp_path, optimizer=optimizer)
+    checks = assert_passed(result, "optimizer_8bit")
+    assert checks["optimizer_8bit"]["figures"]["8bit_state_tensors"] == 28  # every LoRA A and B
+    assert result["engine"]["optimizer"]["min_8bit_size"] == 16
+
+
+@pytest.mark.parametrize(
+    "scheduler", ["constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential"]
+)
+def test_each_scheduler_with_warmup_follows_its_closed_form(tmp_path: Path, scheduler: str) -> None:
+    # 40 steps: the decaying schedules spend much of a short run at a small learning rate
+    result = run_cell(tmp_path, scheduler=scheduler, warmup=0.2, steps=40, optimizer="adam")
+    checks = assert_passed(result, "lr_schedule")
+    assert result["lrs"][0] == 0.0 and len(result["lrs"]) == 40
+    assert max(result["lrs"]) == pytest.approx(3e-3)
+    assert checks["lr_schedule"]["figures"]["max_rel_error"] <= 1e-6
+
+
+def test_sgd_and_adadelta_train(tmp_path: Path) -> None:
+    assert_passed(run_cell(tmp_path / "sgd", optimizer="sgd", lr=0.1), "learned")
+    assert_passed(run_cell(tmp_path / "adadelta", optimizer="adadelta", lr=1.0, train_type="full"), "learned")
+
+
+def test_knobs_grad_accum_check_checkpointing_and_a_text_dataset(tmp_path: Path) -> None:
+    result = run_cell(
+        tmp_path,
+        grad_accum=2,
+        grad_accum_check=True,
+        gradient_checkpointing=True,
+        dataset="prose",
+        lora_targets="attn",
+        lora_dropout=0.1,
+        model="tiny-mistral",
+    )
+    checks = assert_passed(result, "grad_accum", *ADAPTER_CHECKS)
+    assert checks["grad_accum"]["figures"]["accumulate"] == 2
+    assert checks["trainable"]["figures"]["expected"] == 8 * (64 + 64) * 2 * 2 + 8 * (64 + 32) * 2 * 2
+    assert result["engine"]["dataset"]["tokenizer"] == "byte-level"
+
+
+def test_memory_and_speed_are_recorded_per_phase(tmp_path: Path) -> None:
+    result = run_cell(tmp_path, quantizer="hqq-4bit", train_type="qlora")
+    assert set(result["memory"]["phases_mb"]) == {"load", "quantize", "adapters", "train"}
+    assert {"load_s", "quantize_s", "adapters_s", "train_s", "step_s", "checkpoint_s"} <= set(result["timings"])
+    assert result["tokens_per_s"] > 0
+
+
+def test_a_library_limitation_is_the_library_s_own_error(tmp_path: Path) -> None:
+    """optimum-quanto 0.2.7 cannot run backward under autocast over fp32 parameters (documented finding)."""
+    result = run_cell(tmp_path, quantizer="quanto-int4", train_type="qlora", precision="bf16_autocast")
+    assert result["status"] == "error"
+    assert result["error"]["type"] == "builtins.RuntimeError"
+    assert result["error"]["message"] == "expected m1 and m2 to have the same dtype, but got: c10::BFloat16 != float"
+    assert "optimum/quanto" in result["error"]["traceback"]
