@@ -33,6 +33,16 @@ class EngineOutput:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class TrainRecord:
+    """What a training loop recorded: one loss and one learning rate per optimizer step."""
+
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    train_s: float = 0.0
+    tokens: int = 0
+
+
 class Engine(ABC):
     """Runs cells of one framework. Implementations import their framework lazily, in the worker."""
 

@@ -16,21 +16,9 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+from qlora_check.engines.lora_targets import lora_targets
+
 ADAPTER_LEAVES = {"lora": ("lora_a", "lora_b"), "dora": ("lora_a", "lora_b", "m")}
-
-
-def lora_targets(spec: str) -> list[str]:
-    """``all``, ``attn``, or a comma-separated list of module names (as for the torch engine)."""
-    if spec == "all":
-        return list(ALL_TARGETS)
-    if spec == "attn":
-        return list(ATTENTION_TARGETS)
-    targets = [name.strip() for name in spec.split(",") if name.strip()]
-    if not targets:
-        raise ValueError(f"lora_targets {spec!r} names no modules")
-    return targets
 
 
 def fine_tune_type(train_type: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_map
+
+from qlora_check.engines.interface import TrainRecord
 
 
 def scalar(value: mx.array) -> float:
@@ -41,14 +42,6 @@ def enable_gradient_checkpointing(model: nn.Module) -> None:
     from mlx_lm.tuner.trainer import grad_checkpoint
 
     grad_checkpoint(model.layers[0])
-
-
-@dataclass
-class TrainRecord:
-    losses: list[float] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
-    train_s: float = 0.0
-    tokens: int = 0
 
 
 def train(

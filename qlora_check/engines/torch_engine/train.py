@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from qlora_check.engines.interface import TrainRecord
 from qlora_check.engines.torch_engine.precision import PrecisionPlan
-
-
-@dataclass
-class TrainRecord:
-    losses: list[float] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
-    train_s: float = 0.0
-    tokens: int = 0
 
 
 def train(
