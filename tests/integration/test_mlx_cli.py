@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import pythonpath_env, write_matrix
+from tests.conftest import pythonpath_env, write_matrix
 
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import read_results
