@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import pythonpath_env, write_matrix
 
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import read_results
+from tests.conftest import pythonpath_env, write_matrix
 
 pytest.importorskip("mlx_lm")
 pytestmark = pytest.mark.slow

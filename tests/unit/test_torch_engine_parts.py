@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qlora_check.engines.torch_engine.adapters.llama_pro import new_block_positions
 from qlora_check.engines.lora_targets import lora_targets
+from qlora_check.engines.torch_engine.adapters.llama_pro import new_block_positions
 from qlora_check.engines.torch_engine.precision import precision_plan
 from qlora_check.engines.torch_engine.quantizers import QUANTIZER_FAMILIES, family_of, load_quantizer
 from qlora_check.errors import UnknownNameError
