@@ -81,6 +81,9 @@ def run(
     console.print(summary_table(results))
     counts = ", ".join(f"{status_text(s)} {n}" for s, n in outcome.counts.items() if n)
     console.print(f"{counts}\nrun directory: {escape(str(outcome.run_dir))}")
+    report = outcome.run_dir / "report.html"
+    if report.exists():
+        console.print(f"report: {escape(str(report))}")
     if outcome.comparison is not None:
         changes = outcome.comparison.to_dict()["counts"]
         summary = ", ".join(f"{n} {kind}" for kind, n in changes.items() if n) or "no changes"

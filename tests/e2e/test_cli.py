@@ -95,3 +95,4 @@ def test_the_bundled_smoke_matrix_passes_through_the_cli(tmp_path: Path) -> None
     ]
     assert results and all(result["status"] in ("pass", "skip", "n/a") for result in results)
     assert any(result["status"] == "pass" for result in results)
+    assert "report: " in completed.stdout and (tmp_path / "reports" / "latest" / "report.html").is_file()
