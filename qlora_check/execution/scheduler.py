@@ -7,7 +7,7 @@ import concurrent.futures as futures
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from qlora_check.execution.events import CellFinished, CellStarted, Observer
+from qlora_check.execution.events import CellStarted, Observer
 from qlora_check.execution.isolation import CellJob
 from qlora_check.execution.slots import CUDA, Grant, SlotPool, cuda_device_ids, longest_first, resource_of
 from qlora_check.results.models import CellResult
@@ -45,7 +45,8 @@ def run_jobs(
     pool: SlotPool | None = None,
 ) -> bool:
     """Run every job when its resources are free, at most ``slots`` threads' worth at once;
-    ``record`` each result as it ends. ``history`` (cell id -> seconds) orders them longest first.
+    ``record`` each result as it ends (it emits CellFinished; this emits CellStarted).
+    ``history`` (cell id -> seconds) orders them longest first.
 
     Returns True when the run was interrupted (KeyboardInterrupt): running cells are stopped and
     recorded as interrupted; cells not yet started get no result, so `--resume` runs them.
@@ -67,12 +68,12 @@ def run_jobs(
             done, _ = futures.wait(running, timeout=POLL_S, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 pool.release(running.pop(future))
-                _finish(future, record, observer)
+                _finish(future, record)
     except KeyboardInterrupt:
         interrupted = True
         launcher.cancel_all()
         for future in running:
-            _finish(future, record, observer)
+            _finish(future, record)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
     return interrupted
@@ -98,7 +99,6 @@ def _start_what_fits(
     return still
 
 
-def _finish(future: futures.Future[CellResult], record: Callable[[CellResult], None], observer: Observer) -> None:
-    result = future.result()
-    record(result)
-    observer(CellFinished(result))
+def _finish(future: futures.Future[CellResult], record: Callable[[CellResult], None]) -> None:
+    # `record` owns the result from here: it may judge it (expectations, retries) before it emits CellFinished.
+    record(future.result())

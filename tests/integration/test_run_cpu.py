@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from qlora_check.execution.events import CellFinished
 from qlora_check.execution.run import RunOptions, run_matrix
 from qlora_check.results.models import Status
 from qlora_check.results.store import read_results, read_run
@@ -39,7 +40,12 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     directory = tmp_path_factory.mktemp("run")
     matrix = write_matrix(directory, MATRIX)
     root = directory / "reports"
-    outcome = run_matrix(RunOptions(matrix_path=matrix, root=root, jobs=2, timeout=25))
+    events: list[object] = []
+    outcome = run_matrix(RunOptions(matrix_path=matrix, root=root, jobs=2, timeout=25), events.append)
+    finished = [event.result for event in events if isinstance(event, CellFinished)]
+    # one CellFinished per cell, carrying the recorded (judged) result: the progress bar counts these
+    assert sorted(r.cell_id for r in finished) == sorted(outcome.results)
+    assert {r.cell_id: r.status for r in finished} == {k: r.status for k, r in outcome.results.items()}
     return outcome.run_dir, root, outcome.exit_code
 
 
