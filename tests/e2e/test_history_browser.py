@@ -15,10 +15,9 @@ from qlora_check.reports import write_reports
 from qlora_check.reports.history import load_history
 from qlora_check.reports.history_html import write_history
 from tests.conftest import REPO
+from tests.e2e.conftest import CHROMIUM
 from tests.unit.reports_support import HOSTILE, NIGHTS_PASS_CELL, recorded_nights
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 ARTIFACTS = REPO / "test-artifacts"
 HOSTILE_CELL = "d73da44163cd"
 
@@ -26,15 +25,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
 
 
 @pytest.fixture

@@ -15,18 +15,9 @@ import pytest
 from qlora_check.reports import write_reports
 from qlora_check.reports.compare import compare_runs, write_comparison
 from tests.conftest import REPO
+from tests.e2e.conftest import CHROMIUM
 from tests.unit.reports_support import HOSTILE, MIXED, copy_run, edited_run
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "test-artifacts"
 FAIL_CELL = "cad34d2017d3"  # cpu/none/lora/.../cosine: the learned check failed
 HOSTILE_CELL = "d73da44163cd"  # its model name is HOSTILE
@@ -35,7 +26,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
 
 
 @dataclass
@@ -49,14 +40,6 @@ class Page:
 
     def count(self, selector: str) -> int:
         return int(self.page.locator(selector).count())
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
