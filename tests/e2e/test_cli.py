@@ -96,3 +96,21 @@ def test_the_bundled_smoke_matrix_passes_through_the_cli(tmp_path: Path) -> None
     assert results and all(result["status"] in ("pass", "skip", "n/a") for result in results)
     assert any(result["status"] == "pass" for result in results)
     assert "report: " in completed.stdout and (tmp_path / "reports" / "latest" / "report.html").is_file()
+
+
+def test_help_and_plan_never_import_the_heavy_libraries() -> None:
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from qlora_check.cli import app\n"
+        "runner = CliRunner()\n"
+        "assert runner.invoke(app, ['--help']).exit_code == 0\n"
+        "assert runner.invoke(app, ['plan', 'matrices/cpu.yaml', '--json']).exit_code == 0\n"
+        "heavy = {'torch', 'transformers', 'peft', 'bitsandbytes', 'hqq', 'optimum', 'mlx', 'mlx_lm'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=pythonpath_env(), check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
