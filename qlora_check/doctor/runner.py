@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qlora_check.execution.isolation import cell_environment, kill_group, log_tail
+from qlora_check.execution.isolation import cell_environment, kill_group, log_tail, read_result_file
 
 WORKER_MODULE = "qlora_check.doctor.probe_worker"
 
@@ -55,12 +55,6 @@ def run_worker(request: dict[str, Any], timeout_s: float, env: dict[str, str] | 
                 kill_group(process)
                 raise
         duration = time.perf_counter() - started
-        return WorkerOutcome(_read(result_path), process.returncode, timed_out, log_tail(log_path, 15), duration)
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        return WorkerOutcome(
+            read_result_file(result_path), process.returncode, timed_out, log_tail(log_path, 15), duration
+        )

@@ -236,7 +236,7 @@ def classify(
         "started_at": started_at,
         "ended_at": utc_now(),
     }
-    written = _read_result(result_path)
+    written = read_result_file(result_path)
     if written is not None and not timed_out:
         result = CellResult.from_dict({**written, "log_path": str(job.log_path), "attempt": job.attempt})
         timings = {**result.timings, "wall_s": elapsed}
@@ -266,7 +266,8 @@ def classify(
     )
 
 
-def _read_result(path: Path) -> dict[str, Any] | None:
+def read_result_file(path: Path) -> dict[str, Any] | None:
+    """A worker's result file as a dict; None when missing, torn or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
