@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,29 @@ def pythonpath_env() -> dict[str, str]:
 def _isolated_doctor_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """plan/run read cached doctor verdicts: never let a developer's ~/.cache/qlora-check decide a test."""
     monkeypatch.setenv("QLORA_CHECK_CACHE_DIR", str(tmp_path_factory.mktemp("doctor-cache")))
+
+
+HEAVY_PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "hqq", "optimum", "mlx", "mlx_lm")
+
+
+def heavy_modules_imported_by(statements: str, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """Run ``statements`` in a fresh interpreter (cwd: the repo) and list the modules of the libraries
+    under test it imported (``ignore`` names exact module names that do not count)."""
+    probe = (
+        "import sys\n"
+        + statements
+        + f"\nheavy = {HEAVY_PACKAGES!r}\n"
+        + "print('HEAVY=' + ','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=pythonpath_env(),
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("HEAVY="))
+    return [name for name in line.removeprefix("HEAVY=").split(",") if name and name not in ignore]
