@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qlora_check.execution.events import CellFinished, Event
-from qlora_check.execution.forkserver import ISOLATION_VARIABLE, ForkServerLauncher, preload_for
+from qlora_check.doctor.host_view import detect_host_capabilities
+from qlora_check.events import CellFinished, Event
+from qlora_check.execution.launchers.forkserver import ISOLATION_VARIABLE, ForkServerLauncher, preload_for
 from qlora_check.execution.run import RunOptions, default_jobs, run_matrix
 from qlora_check.host import library_versions
 from qlora_check.matrix.cell import Cell
+from qlora_check.reports.finish import finish_run
 from qlora_check.results.models import CellResult
 
 MATRIX = """version: 1
@@ -86,7 +88,9 @@ def run_once(matrix: Path, root: Path, name: str, slots: int, spawn: bool) -> Me
         os.environ[ISOLATION_VARIABLE] = "spawn"
     timeline = Timeline()
     try:
-        outcome = run_matrix(RunOptions(matrix, out=root / name, root=root, jobs=slots), timeline)
+        options = RunOptions(matrix, out=root / name, root=root, jobs=slots)
+        outcome = run_matrix(options, timeline, host=detect_host_capabilities())
+        finish_run(outcome.run_dir, outcome.baseline, outcome.interrupted, timeline)  # reports, as `run` writes them
     finally:
         os.environ.pop(ISOLATION_VARIABLE, None)
         if previous is not None:

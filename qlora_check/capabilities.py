@@ -1,76 +1,79 @@
 """Which cells can run: invalid by definition (n/a) or impossible on this host (skip).
 
-The rules live here and only here; `plan`, `run` and `doctor` all ask this module.
+The n/a rules are read from the engine and quantizer specs, so a new engine or family brings its own.
+`HostCapabilities` is what this host has; doctor builds it (`doctor.host_view.detect_host_capabilities`)
+from its cheap detection and cached probe verdicts: nothing here detects or probes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qlora_check.doctor import cache as doctor_cache
-from qlora_check.doctor.backends import assess_backends
-from qlora_check.doctor.models import PLAIN, family_of
-from qlora_check.host import module_available, nvidia_gpus
-from qlora_check.matrix.axes import (
-    BNB_QUANTIZERS,
-    HQQ_QUANTIZERS,
-    MLX_QUANTIZERS,
-    QUANTIZED_TRAIN_TYPES,
-    QUANTO_QUANTIZERS,
-    UNQUANTIZED_TRAIN_TYPES,
-)
+from qlora_check.engines import ENGINES, engine_for_backend
+from qlora_check.engines.interface import EngineSpec
+from qlora_check.matrix.axes import QUANTIZED_TRAIN_TYPES, UNQUANTIZED_TRAIN_TYPES
 from qlora_check.matrix.cell import Cell
+from qlora_check.quantizers import family_for_optimizer, family_of
 
-TORCH_BACKENDS = ("cpu", "cuda", "mps")
-MLX_TRAIN_TYPES = ("full", "lora", "qlora", "dora", "qdora")
-MLX_PRECISIONS = ("fp32", "fp16", "bf16")
-MLX_OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta")
-QUANTIZER_LIBRARY = {
-    **{name: ("bitsandbytes", "bitsandbytes") for name in BNB_QUANTIZERS},
-    **{name: ("hqq", "hqq") for name in HQQ_QUANTIZERS},
-    **{name: ("optimum.quanto", "optimum-quanto") for name in QUANTO_QUANTIZERS},
-    **{name: ("mlx", "mlx") for name in MLX_QUANTIZERS},
-}
-OPTIMIZER_LIBRARY = {name: ("bitsandbytes", "bitsandbytes") for name in ("adamw_8bit", "paged_adamw_8bit")}
-
-
-def engine_for(backend: str) -> str:
-    """The engine that runs a backend's cells."""
-    return "mlx" if backend == "mlx" else "torch"
+PLAIN = "none"  # the probe family of unquantized cells
+QUANTIZED_COUNTERPART = {"lora": "qlora", "custom_lora": "custom_qlora", "dora": "qdora"}
 
 
 def not_applicable_reason(cell: Cell) -> str | None:
     """Why a cell is invalid by definition, or None when it is a meaningful combination."""
-    train_type, quantizer, backend = cell["train_type"], cell["quantizer"], cell["backend"]
+    values = cell.typed
+    train_type, quantizer = values.train_type, values.quantizer
     if train_type in QUANTIZED_TRAIN_TYPES and quantizer == "none":
         return f"{train_type} trains adapters on a quantized base, and quantizer is none"
     if train_type in UNQUANTIZED_TRAIN_TYPES and quantizer != "none":
-        quantized = {"lora": "qlora", "custom_lora": "custom_qlora", "dora": "qdora"}.get(train_type)
+        quantized = QUANTIZED_COUNTERPART.get(train_type)
         instead = f"; use {quantized}" if quantized else ""
         return f"{train_type} trains an unquantized base, and quantizer is {quantizer}{instead}"
-    if backend == "mlx":
-        if quantizer != "none" and quantizer not in MLX_QUANTIZERS:
-            return f"{quantizer} is a torch quantizer; mlx cells use mlx-*bit quantizers"
-        if train_type not in MLX_TRAIN_TYPES:
-            return f"{train_type} is a torch-only training type (mlx: {', '.join(MLX_TRAIN_TYPES)})"
-        if cell["precision"] not in MLX_PRECISIONS:
-            return f"{cell['precision']} is torch autocast; mlx cells use {', '.join(MLX_PRECISIONS)}"
-        if cell["optimizer"] not in MLX_OPTIMIZERS:
-            return f"{cell['optimizer']} is a bitsandbytes (torch) optimizer"
-    elif quantizer in MLX_QUANTIZERS:
-        return f"{quantizer} is an MLX quantizer; torch backend {backend} cannot use it"
+    engine = engine_for_backend(values.backend)
+    family = family_of(quantizer)
+    if family is not None and engine.name not in family.engines:
+        owners = _titles(family.engines)
+        where = f"the {engine.title} engine ({values.backend})"
+        return f"{quantizer} is {_article(owners)} {owners} quantizer; {where} cannot use it"
+    if family is not None and train_type not in family.train_types:
+        return f"{family.title} does not pair with {train_type} (it runs: {', '.join(family.train_types)})"
+    if family is not None and family.backends is not None and values.backend not in family.backends:
+        return f"{family.title} does not run on {values.backend} (it runs on: {', '.join(family.backends)})"
+    return _engine_reason(engine, values.train_type, values.precision, values.optimizer)
+
+
+def _engine_reason(engine: EngineSpec, train_type: str, precision: str, optimizer: str) -> str | None:
+    if train_type not in engine.train_types:
+        owners = _titles(name for name, spec in ENGINES.items() if train_type in spec.train_types)
+        return f"{train_type} is a {owners}-only training type ({engine.name}: {', '.join(engine.train_types)})"
+    if precision not in engine.precisions:
+        owners = _titles(name for name, spec in ENGINES.items() if precision in spec.precisions)
+        return f"precision {precision} is {owners}-only ({engine.name} cells use {', '.join(engine.precisions)})"
+    provider = family_for_optimizer(optimizer)
+    if provider is not None and engine.name not in provider.engines:
+        return f"{optimizer} is a {provider.title} optimizer ({_titles(provider.engines)} only)"
+    if provider is None and optimizer not in engine.optimizers:
+        return f"{optimizer} is not an optimizer of the {engine.title} engine ({', '.join(engine.optimizers)})"
     return None
+
+
+def _titles(engine_names: Iterable[str]) -> str:
+    return "/".join(ENGINES.get(name).title for name in engine_names)
+
+
+def _article(word: str) -> str:
+    """'an' before a vowel sound: 'an MLX quantizer', 'a torch quantizer'."""
+    return "an" if word[:1].lower() in "aeiou" or (word.isupper() and word[:1] in "AEFHILMNORSX") else "a"
 
 
 @dataclass(frozen=True)
 class HostCapabilities:
     """What this host has, as far as it can be told without importing heavy libraries.
 
-    ``backend_reasons`` says why each absent backend is absent (doctor's detection: cheap facts, refined
-    by what torch and mlx reported when a cached doctor answer exists for this environment).
-    ``probe_failures`` maps (backend, family) to the error of a cached doctor probe that failed there;
-    nothing here runs a probe: `qlora-check doctor` does.
+    ``modules``: importable module name -> present. ``backend_reasons`` says why each absent backend is
+    absent. ``probe_failures`` maps (backend, family) to the error of a cached doctor probe that failed there.
     """
 
     modules: dict[str, bool]
@@ -80,54 +83,29 @@ class HostCapabilities:
     backend_reasons: dict[str, str] = field(default_factory=dict)
     probe_failures: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    @classmethod
-    def detect(cls, cache_dir: Path | None = None) -> HostCapabilities:
-        modules = {
-            name: module_available(name)
-            for name in ("torch", "transformers", "peft", "bitsandbytes", "hqq", "optimum.quanto", "mlx", "mlx_lm")
-        }
-        gpus = nvidia_gpus()  # always, as doctor does: the cache key must not depend on torch being there
-        fingerprint = doctor_cache.fingerprint_of(doctor_cache.environment(gpus))
-        entry = doctor_cache.load(cache_dir or doctor_cache.cache_dir(), fingerprint)
-        backends = assess_backends(modules, entry.devices if entry else None, gpus)
-        notes = {"doctor_cache": f"doctor answer of {entry.devices_at or 'unknown time'}"} if entry else {}
-        failures = {
-            (result.backend, result.family): f"{result.reason} (doctor probe of {result.probed_at})"
-            for result in (entry.probes.values() if entry else ())
-            if result.is_verdict_against
-        }
-        cuda = backends["cuda"]
-        return cls(
-            modules=modules,
-            cuda_devices=len(cuda.details.get("devices") or cuda.details.get("gpus") or []) if cuda.available else 0,
-            mps=backends["mps"].available,
-            notes=notes,
-            backend_reasons={name: backend.reason for name, backend in backends.items() if not backend.available},
-            probe_failures=failures,
-        )
-
     def skip_reason(self, cell: Cell) -> str | None:
         """Why this host cannot run the cell, or None when it can."""
-        backend = cell["backend"]
-        engine_modules = ("mlx", "mlx_lm") if backend == "mlx" else ("torch", "transformers", "peft")
-        for module in engine_modules:
-            if not self.modules.get(module, False):
-                return f"{module} is not installed (pip install {module.replace('_', '-')})"
+        values = cell.typed
+        backend = values.backend
+        engine = engine_for_backend(backend)
+        for requirement in engine.requires:
+            if not self.modules.get(requirement.module, False):
+                return f"{requirement.module} is not installed ({requirement.hint})"
         if backend in self.backend_reasons:
             return self.backend_reasons[backend]
         if backend == "cuda" and self.cuda_devices == 0:
             return "no CUDA device on this host (nvidia-smi lists none)"
         if backend == "mps" and not self.mps:
             return "no Apple Metal (MPS) device on this host"
-        if cell["world_size"] > 1:
+        if values.world_size > 1:
             return "world_size > 1 (multi-process FSDP cells) is not implemented by qlora-check's engines yet"
-        for library in (QUANTIZER_LIBRARY.get(cell["quantizer"]), OPTIMIZER_LIBRARY.get(cell["optimizer"])):
-            if library and not self.modules.get(library[0], False):
-                return f"{library[1]} is not installed (pip install {library[1]})"
-        probe_reason = self.probe_failure(backend, str(cell["quantizer"]))
+        for family in (family_of(values.quantizer), family_for_optimizer(values.optimizer)):
+            if family is not None and not self.modules.get(family.import_name, False):
+                return f"{family.pip_name} is not installed ({family.install_hint})"
+        probe_reason = self.probe_failure(backend, values.quantizer)
         if probe_reason:
             return probe_reason
-        model = str(cell["model"])
+        model = values.model
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
             return f"model path {model} does not exist on this host"
         return None
@@ -138,7 +116,7 @@ class HostCapabilities:
         if plain:
             return f"doctor: plain LoRA forward/backward fails on {backend}: {plain}"
         family = family_of(quantizer)
-        failure = self.probe_failures.get((backend, family)) if family != PLAIN else None
-        if failure:
-            return f"doctor: the {family} probe fails on {backend}: {failure}"
+        failure = self.probe_failures.get((backend, family.family)) if family is not None else None
+        if failure and family is not None:
+            return f"doctor: the {family.family} probe fails on {backend}: {failure}"
         return None

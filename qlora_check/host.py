@@ -15,25 +15,13 @@ from typing import Any
 
 import psutil
 
-TRACKED_DISTRIBUTIONS = (
-    "torch",
-    "transformers",
-    "peft",
-    "accelerate",
-    "bitsandbytes",
-    "hqq",
-    "optimum-quanto",
-    "mlx",
-    "mlx-lm",
-    "safetensors",
-    "qlora-check",
-)
-
 
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries whose combinations qlora-check tests (None = missing)."""
+    from qlora_check.libraries import tracked_distributions
+
     versions: dict[str, str | None] = {}
-    for name in TRACKED_DISTRIBUTIONS:
+    for name in tracked_distributions():
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from qlora_check.doctor.host_view import detect_host_capabilities
+from qlora_check.events import Observer, ignore
+from qlora_check.execution.run import RunOptions, RunOutcome, run_matrix
+from qlora_check.reports.finish import finish_run
+
 REPO = Path(__file__).resolve().parent.parent
 MATRICES = REPO / "matrices"
 
@@ -69,3 +74,10 @@ def heavy_modules_imported_by(statements: str, ignore: frozenset[str] = frozense
     assert completed.returncode == 0, completed.stderr
     line = next(line for line in completed.stdout.splitlines() if line.startswith("HEAVY="))
     return [name for name in line.removeprefix("HEAVY=").split(",") if name and name not in ignore]
+
+
+def run_and_report(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
+    """A run as `qlora-check run` does it: this host's capabilities, the run, then its reports."""
+    outcome = run_matrix(options, observer, host=detect_host_capabilities())
+    finish_run(outcome.run_dir, outcome.baseline, outcome.interrupted, observer)
+    return outcome

@@ -12,18 +12,18 @@ from rich.table import Table
 
 from qlora_check.cli.common import console, user_errors
 from qlora_check.errors import QloraCheckError
-from qlora_check.reports.compare import FAIL_ON, Comparison, Thresholds, compare_runs
+from qlora_check.reports.compare import FAIL_ON, ChangeKind, Comparison, Thresholds, compare_runs
 from qlora_check.reports.compare_markdown import SECTIONS, comparison_markdown
 
 KIND_STYLE = {
-    "regression": "bold red",
-    "fix": "green",
-    "status": "yellow",
-    "memory": "cyan",
-    "speed": "cyan",
-    "loss": "magenta",
-    "added": "dim",
-    "removed": "dim",
+    ChangeKind.REGRESSION: "bold red",
+    ChangeKind.FIX: "green",
+    ChangeKind.STATUS: "yellow",
+    ChangeKind.MEMORY: "cyan",
+    ChangeKind.SPEED: "cyan",
+    ChangeKind.LOSS: "magenta",
+    ChangeKind.ADDED: "dim",
+    ChangeKind.REMOVED: "dim",
 }
 
 

@@ -11,13 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from qlora_check.cli.common import console, error_console, user_errors
-from qlora_check.doctor.models import FAMILY_LIBRARY, MLX_FAMILIES, TORCH_FAMILIES, ProbeResult
+from qlora_check.doctor.models import ProbeResult, all_families, families_for, family_library, family_title
 from qlora_check.doctor.probes import DEFAULT_TIMEOUT_S
 from qlora_check.doctor.service import DoctorOptions, DoctorReport, run_doctor
+from qlora_check.engines import engine_for_backend
 
 CACHE_HELP = "probe cache directory (default: $QLORA_CHECK_CACHE_DIR, else ~/.cache/qlora-check)"
-FAMILY_COLUMNS = tuple(dict.fromkeys((*TORCH_FAMILIES, *MLX_FAMILIES)))
-FAMILY_TITLE = {"none": "plain", "bnb": "bitsandbytes", "hqq": "hqq", "quanto": "quanto", "mlx": "mlx quantize"}
 
 
 @user_errors
@@ -38,7 +37,7 @@ def doctor(
     with console.status("detecting devices and probing (each probe is a fresh interpreter)…") as status:
 
         def progress(result: ProbeResult) -> None:
-            status.update(f"probed {result.backend} × {FAMILY_TITLE[result.family]}: {result.status}")
+            status.update(f"probed {result.backend} × {family_title(result.family)}: {result.status}")
 
         report = run_doctor(options, progress)
     render(report)
@@ -65,7 +64,7 @@ def render(report: DoctorReport) -> None:
     failures = [result for result in report.probes if not result.ok]
     for result in failures:
         console.print(
-            f"  [red]✗ {result.backend} × {FAMILY_TITLE[result.family]}[/] ({result.status}): {escape(result.reason)}"
+            f"  [red]✗ {result.backend} × {family_title(result.family)}[/] ({result.status}): {escape(result.reason)}"
         )
     working = report.working_backends()
     verdict = f"[green]working backends: {', '.join(working)}[/]" if working else "[red]no working backend[/]"
@@ -108,26 +107,26 @@ def _libraries_table(report: DoctorReport) -> Table:
 def _probe_table(report: DoctorReport) -> Table:
     table = Table(title="Probes: quantize a linear layer, forward + backward through LoRA", title_justify="left")
     table.add_column("backend")
-    for family in FAMILY_COLUMNS:
-        table.add_column(FAMILY_TITLE[family])
+    columns = all_families()
+    for family in columns:
+        table.add_column(family_title(family))
     results = {(result.backend, result.family): result for result in report.probes}
     installed = {library.module: library.installed for library in report.libraries}
     for name, backend in report.backends.items():
         if not backend.available:
             continue
         row = [name]
-        for family in FAMILY_COLUMNS:
+        for family in columns:
             row.append(_probe_cell(results.get((name, family)), name, family, installed))
         table.add_row(*row)
     return table
 
 
 def _probe_cell(result: ProbeResult | None, backend: str, family: str, installed: dict[str, bool]) -> str:
-    own = MLX_FAMILIES if backend == "mlx" else TORCH_FAMILIES
-    if family not in own:
+    if family not in families_for(engine_for_backend(backend).name):
         return "[dim]n/a[/]"
     if result is None:
-        library = FAMILY_LIBRARY.get(family)
+        library = family_library(family)
         if library and not installed.get(library[0], False):
             return "[dim]– not installed[/]"
         return "[dim]not probed[/]"

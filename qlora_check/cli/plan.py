@@ -10,12 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qlora_check.capabilities import HostCapabilities
 from qlora_check.cli.common import console, user_errors
-from qlora_check.execution.plan import RUN, parse_shard, plan_matrix
+from qlora_check.doctor.host_view import detect_host_capabilities
+from qlora_check.execution.plan import PlanKind, parse_shard, plan_matrix
 from qlora_check.matrix.loader import load_matrix
 
-PLANNED_STYLE = {RUN: "green", "n/a": "dim", "skip": "yellow"}
+PLANNED_STYLE = {PlanKind.RUN: "green", PlanKind.NOT_APPLICABLE: "dim", PlanKind.SKIP: "yellow"}
 
 
 @user_errors
@@ -30,7 +30,7 @@ def plan(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--shard") from None
     loaded = load_matrix(matrix)
-    planned = plan_matrix(loaded, HostCapabilities.detect(), shard_numbers)
+    planned = plan_matrix(loaded, detect_host_capabilities(), shard_numbers)
     if as_json:
         document = {"schema_version": 1, "matrix": loaded.name, "cells": [entry.to_dict() for entry in planned]}
         typer.echo(json.dumps(document, indent=2))
@@ -45,4 +45,4 @@ def plan(
         table.add_row(escape(entry.cell.label), entry.cell.id, f"[{style}]{entry.planned}[/]", escape(entry.reason))
     console.print(table)
     counts = {kind: sum(entry.planned == kind for entry in planned) for kind in PLANNED_STYLE}
-    console.print(", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    console.print(", ".join(f"{count} {kind.value}" for kind, count in counts.items()))

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from qlora_check.cli.common import status_text
-from qlora_check.execution.events import CellFinished, CellStarted, Event, Notice, RunStarted
+from qlora_check.events import CellFinished, CellStarted, Event, Notice, RunStarted
 from qlora_check.results.models import CellResult, Status
 
 
@@ -43,7 +43,7 @@ class RunProgress:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.progress.update(self.task, total=len(event.planned))
+            self.progress.update(self.task, total=event.cells)
             self.console.print(f"run directory: {escape(str(event.run_dir))} ({event.jobs} parallel slots)")
         elif isinstance(event, CellStarted):
             self.progress.update(self.task, description=escape(event.cell.label)[:60])

@@ -13,8 +13,10 @@ from rich.markup import escape
 
 from qlora_check.cli.common import console, status_text, user_errors
 from qlora_check.cli.progress import RunProgress, summary_table
+from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.execution.plan import parse_shard
 from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.reports.finish import finish_run
 from qlora_check.results.models import Status
 
 
@@ -74,7 +76,8 @@ def run(
     )
     try:
         with RunProgress(console) as progress:
-            outcome = run_matrix(options, progress)
+            outcome = run_matrix(options, progress, host=detect_host_capabilities())
+            comparison = finish_run(outcome.run_dir, outcome.baseline, outcome.interrupted, progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
     results = list(outcome.results.values())
@@ -84,11 +87,11 @@ def run(
     report = outcome.run_dir / "report.html"
     if report.exists():
         console.print(f"report: {escape(str(report))}")
-    if outcome.comparison is not None:
-        changes = outcome.comparison.to_dict()["counts"]
+    if comparison is not None:
+        changes = comparison.to_dict()["counts"]
         summary = ", ".join(f"{n} {kind}" for kind, n in changes.items() if n) or "no changes"
-        console.print(f"compared with {escape(outcome.comparison.run_a)}: {summary} (comparison.md in the run)")
-        for change in outcome.comparison.regressions:
+        console.print(f"compared with {escape(comparison.run_a)}: {summary} (comparison.md in the run)")
+        for change in comparison.regressions:
             console.print(f"[bold red]regression:[/] {escape(change.label)}: {escape(change.detail)}")
     if outcome.interrupted:
         console.print(f"{status_text(Status.INTERRUPTED)}: the run was interrupted; cells left are not recorded")

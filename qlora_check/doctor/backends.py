@@ -13,7 +13,6 @@ from typing import Any
 
 from qlora_check.doctor.models import BackendStatus
 
-BACKEND_NAMES = ("cpu", "cuda", "mps", "mlx")
 NO_CUDA = "no CUDA device on this host"
 
 

@@ -7,13 +7,11 @@ a verdict up without importing torch. A changed environment simply misses the ca
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import platform
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from qlora_check import __version__
 from qlora_check.doctor.detect import cpu_flags
 from qlora_check.doctor.models import PROBE_VERSION, SCHEMA_VERSION, ProbeResult
 from qlora_check.errors import QloraCheckError
+from qlora_check.fileio import write_atomically
 from qlora_check.host import cpu_model, library_versions
 
 CACHE_ENV = "QLORA_CHECK_CACHE_DIR"
@@ -99,13 +98,8 @@ def save(directory: Path, entry: CacheEntry) -> Path:
     path = cache_path(directory, entry.fingerprint)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".doctor-", suffix=".tmp")
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(entry.to_dict(), handle, indent=2)
-        os.replace(temporary, path)
+        write_atomically(path, json.dumps(entry.to_dict(), indent=2))
     except OSError as exc:
-        with contextlib.suppress(NameError, OSError):
-            os.unlink(temporary)
         raise QloraCheckError(
             f"cannot write the doctor cache in {directory}: {exc.strerror or exc}",
             tip=f"point {CACHE_ENV} at a writable directory",

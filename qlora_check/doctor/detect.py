@@ -14,8 +14,9 @@ import psutil
 
 from qlora_check.doctor.models import LibraryStatus
 from qlora_check.host import cpu_model, library_versions
+from qlora_check.libraries import tracked_libraries
 
-# Instruction-set flags that decide which CPU kernels bitsandbytes, torch and friends can use.
+# Instruction-set flags that decide which CPU kernels torch and the quantizer libraries can use.
 CPU_FLAGS = (
     "sse4_2",
     "fma",
@@ -37,17 +38,7 @@ CPU_FLAGS = (
 )
 
 # (distribution, importable module, install hint) for every library whose combinations qlora-check tests.
-LIBRARIES = (
-    ("torch", "torch", "pip install torch (CUDA/ROCm builds: see https://pytorch.org/get-started/locally/)"),
-    ("transformers", "transformers", "pip install transformers"),
-    ("peft", "peft", "pip install peft"),
-    ("accelerate", "accelerate", "pip install accelerate"),
-    ("bitsandbytes", "bitsandbytes", "pip install bitsandbytes"),
-    ("hqq", "hqq", "pip install hqq"),
-    ("optimum-quanto", "optimum.quanto", "pip install optimum-quanto"),
-    ("mlx", "mlx", "pip install mlx (macOS) or pip install 'mlx[cpu]' / 'mlx[cuda]' (Linux)"),
-    ("mlx-lm", "mlx_lm", "pip install mlx-lm"),
-)
+LIBRARIES = tuple((library.distribution, library.module, library.hint) for library in tracked_libraries())
 
 
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> dict[str, bool]:

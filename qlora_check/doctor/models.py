@@ -5,37 +5,49 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qlora_check.matrix.axes import BNB_QUANTIZERS, HQQ_QUANTIZERS, MLX_QUANTIZERS, QUANTO_QUANTIZERS
+from qlora_check.engines import ENGINES
+from qlora_check.quantizers import QUANTIZERS
+from qlora_check.quantizers import family_of as quantizer_family
 
 SCHEMA_VERSION = 1
 # Bump when the probes change what they test: cached verdicts of older probes are then ignored.
-PROBE_VERSION = 1
+# 2: the torch probe quantizes through the family's own load path (the cells' code), not a copy of it.
+PROBE_VERSION = 2
 
 PLAIN = "none"
-TORCH_FAMILIES = (PLAIN, "bnb", "hqq", "quanto")
-MLX_FAMILIES = (PLAIN, "mlx")
-# The variant each family's probe really runs (the family verdict stands for all its variants).
-FAMILY_VARIANT = {PLAIN: "none", "bnb": "bnb-nf4", "hqq": "hqq-4bit", "quanto": "quanto-int4", "mlx": "mlx-4bit"}
-# family -> (importable module, distribution) of the library the probe needs beyond the engine's own.
-FAMILY_LIBRARY = {
-    "bnb": ("bitsandbytes", "bitsandbytes"),
-    "hqq": ("hqq", "hqq"),
-    "quanto": ("optimum.quanto", "optimum-quanto"),
-    "mlx": ("mlx", "mlx"),
-}
+
+
+def families_for(engine: str) -> tuple[str, ...]:
+    """The probe families of an engine: plain, then every quantizer family implemented for it."""
+    return (PLAIN, *(spec.family for _, spec in QUANTIZERS.items() if engine in spec.engines))
+
+
+def all_families() -> tuple[str, ...]:
+    """Every probe family of every engine, in order (the doctor's probe grid columns)."""
+    return tuple(dict.fromkeys(family for name in ENGINES.names() for family in families_for(name)))
+
+
+def family_variant(family: str) -> str:
+    """The axis value a family's probe really runs (the family verdict stands for all its variants)."""
+    return PLAIN if family == PLAIN else QUANTIZERS.get(family).probe_value
+
+
+def family_library(family: str) -> tuple[str, str] | None:
+    """(importable module, distribution) of the library a family's probe needs beyond the engine's own."""
+    if family == PLAIN:
+        return None
+    spec = QUANTIZERS.get(family)
+    return spec.import_name, spec.pip_name
+
+
+def family_title(family: str) -> str:
+    return "plain" if family == PLAIN else QUANTIZERS.get(family).title
 
 
 def family_of(quantizer: str) -> str:
     """The probe family a quantizer axis value belongs to."""
-    for family, names in (
-        ("bnb", BNB_QUANTIZERS),
-        ("hqq", HQQ_QUANTIZERS),
-        ("quanto", QUANTO_QUANTIZERS),
-        ("mlx", MLX_QUANTIZERS),
-    ):
-        if quantizer in names:
-            return family
-    return PLAIN
+    spec = quantizer_family(quantizer)
+    return spec.family if spec is not None else PLAIN
 
 
 class ProbeStatus:

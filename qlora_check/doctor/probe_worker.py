@@ -1,34 +1,34 @@
 """Subprocess entry point: ``python -m qlora_check.doctor.probe_worker REQUEST.json RESULT.json``.
 
 Requests: ``{"mode": "devices"}`` (what torch and mlx see) or ``{"mode": "probe", "backend": ..,
-"family": ..}`` (quantize a small linear layer, forward and backward through a LoRA adapter). The
-answer goes to RESULT.json; an import that fails is ``missing``, any other exception is ``error``
-with the library's own message. Only this process imports torch or mlx.
+"family": ..}`` (the probe of the engine serving the backend: the family's own quantize code, forward and
+backward through a LoRA adapter). The answer goes to RESULT.json; an import that fails is ``missing``, any
+other exception is ``error`` with the library's own message. Only this process imports torch or mlx.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
-from qlora_check.doctor.detect import LIBRARIES
-from qlora_check.doctor.models import FAMILY_VARIANT, ProbeStatus
+from qlora_check.doctor.models import ProbeStatus, family_variant
+from qlora_check.engines import engine_for_backend
+from qlora_check.libraries import tracked_libraries
 
-_HINTS = {module.split(".")[0]: (distribution, hint) for distribution, module, hint in LIBRARIES}
+_HINTS = {library.module.split(".")[0]: (library.distribution, library.hint) for library in tracked_libraries()}
 
 
 def probe(backend: str, family: str) -> dict[str, Any]:
     """Run one probe and describe how it went (never raises)."""
-    base: dict[str, Any] = {"backend": backend, "family": family, "variant": FAMILY_VARIANT.get(family, family)}
+    base: dict[str, Any] = {"backend": backend, "family": family, "variant": family_variant(family)}
     try:
-        if backend == "mlx":
-            from qlora_check.doctor.probe_mlx import run_probe
-        else:
-            from qlora_check.doctor.probe_torch import run_probe
-        details = run_probe(backend, family)
+        module_name, _, attribute = engine_for_backend(backend).probe.partition(":")
+        run_probe = getattr(importlib.import_module(module_name), attribute)
+        details: dict[str, Any] = run_probe(backend, family)
     except ModuleNotFoundError as exc:
         top = (exc.name or "").split(".")[0]
         if top not in _HINTS:

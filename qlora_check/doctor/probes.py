@@ -7,24 +7,22 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from qlora_check.doctor.models import (
-    FAMILY_LIBRARY,
-    FAMILY_VARIANT,
-    MLX_FAMILIES,
-    TORCH_FAMILIES,
     BackendStatus,
     ProbeResult,
     ProbeSpec,
     ProbeStatus,
+    families_for,
+    family_library,
+    family_variant,
 )
 from qlora_check.doctor.runner import run_worker
-from qlora_check.execution.isolation import signal_name
+from qlora_check.engines import engine_for_backend
+from qlora_check.execution.classify import outcome_status
+from qlora_check.execution.launchers.process import signal_name
+from qlora_check.results.models import Status
 from qlora_check.results.store import utc_now
 
 DEFAULT_TIMEOUT_S = 180.0  # a cold first import of torch + a quantizer took 80 s on a loaded 2-core box
-
-
-def families_for(backend: str) -> tuple[str, ...]:
-    return MLX_FAMILIES if backend == "mlx" else TORCH_FAMILIES
 
 
 def plan_probes(backends: Mapping[str, BackendStatus], installed: Mapping[str, bool]) -> list[ProbeSpec]:
@@ -33,8 +31,8 @@ def plan_probes(backends: Mapping[str, BackendStatus], installed: Mapping[str, b
     for name, backend in backends.items():
         if not backend.available:
             continue
-        for family in families_for(name):
-            library = FAMILY_LIBRARY.get(family)
+        for family in families_for(engine_for_backend(name).name):
+            library = family_library(family)
             if library is None or installed.get(library[0], False):
                 specs.append(ProbeSpec(name, family))
     return specs
@@ -47,20 +45,21 @@ def run_probe(spec: ProbeSpec, timeout_s: float, env: dict[str, str] | None = No
     common: dict[str, Any] = {
         "backend": spec.backend,
         "family": spec.family,
-        "variant": FAMILY_VARIANT[spec.family],
+        "variant": family_variant(spec.family),
         "duration_s": round(outcome.duration_s, 2),
         "probed_at": started_at,
     }
-    if outcome.timed_out:
+    status = outcome_status(outcome)
+    if status is None and outcome.result is not None:
+        return ProbeResult.from_dict({**outcome.result, **common})
+    if status is Status.TIMEOUT:
         reason = f"the probe did not finish within {timeout_s:g} s and was killed"
         return ProbeResult(**common, status=ProbeStatus.TIMEOUT, reason=reason, error_type="Timeout")
-    if outcome.result is not None:
-        return ProbeResult.from_dict({**outcome.result, **common})
-    if outcome.returncode is not None and outcome.returncode < 0:
+    if status in (Status.CRASH, Status.OOM) and outcome.returncode is not None:
         name = signal_name(-outcome.returncode)
-        reason = f"the probe process was killed by {name}: {_last_line(outcome.output_tail)}".rstrip(": ")
+        reason = f"the probe process was killed by {name}: {_last_line(outcome.log_tail)}".rstrip(": ")
         return ProbeResult(**common, status=ProbeStatus.CRASH, reason=reason, error_type=name)
-    reason = f"the probe exited with code {outcome.returncode} without an answer: {_last_line(outcome.output_tail)}"
+    reason = f"the probe exited with code {outcome.returncode} without an answer: {_last_line(outcome.log_tail)}"
     return ProbeResult(**common, status=ProbeStatus.ERROR, reason=reason.rstrip(": "), error_type="WorkerExit")
 
 

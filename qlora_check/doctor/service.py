@@ -114,7 +114,7 @@ def detect_devices(env: dict[str, str], timeout_s: float = DEFAULT_TIMEOUT_S) ->
         return outcome.result, ""
     if outcome.timed_out:
         return None, f"device detection did not finish within {timeout_s:g} s"
-    return None, f"device detection exited with code {outcome.returncode}: {outcome.output_tail[-300:]}"
+    return None, f"device detection exited with code {outcome.returncode}: {outcome.log_tail[-300:]}"
 
 
 def _probe(

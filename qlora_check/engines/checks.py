@@ -181,10 +181,3 @@ def frozen_base_check(before: Mapping[str, str], after: Mapping[str, str]) -> Ch
         detail = f"{len(changed)} of {len(before)} frozen tensors changed (first: {(changed or missing)[0]})"
         return CheckResult("frozen_base", False, detail, figures)
     return CheckResult("frozen_base", True, f"all {len(before)} frozen tensors unchanged", figures)
-
-
-def optimizer_8bit_check(eight_bit: int, thirty_two_bit: int) -> CheckResult:
-    """An 8-bit optimizer really kept 8-bit state for some parameters (bitsandbytes falls back below a size)."""
-    figures = {"8bit_state_tensors": eight_bit, "32bit_state_tensors": thirty_two_bit}
-    detail = f"{eight_bit} parameters with 8-bit state, {thirty_two_bit} with 32-bit state"
-    return CheckResult("optimizer_8bit", eight_bit > 0, detail, figures)

@@ -7,7 +7,7 @@ from typing import Any
 from qlora_check.engines.tokenizer import BYTE_VOCAB_SIZE
 
 # initializer_range 0.1 (not 0.02): with a frozen output layer a 0.02 init caps the logits and LoRA
-# cannot show learning in a few dozen steps (measured; see shared FACTS.md).
+# cannot show learning in a few dozen steps (measured: a 0.02 init kept the drop under 20% in 40 steps).
 _TINY_COMMON: dict[str, Any] = {
     "vocab_size": BYTE_VOCAB_SIZE,
     "hidden_size": 64,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from qlora_check.capabilities import HostCapabilities, not_applicable_reason
@@ -10,13 +11,25 @@ from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.expand import expand
 from qlora_check.matrix.model import Matrix
 
-RUN = "run"
+
+class PlanKind(str, Enum):
+    """What will happen to a planned cell."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    RUN = "run"
+    NOT_APPLICABLE = "n/a"
+    SKIP = "skip"
+
+
+RUN = PlanKind.RUN
 
 
 @dataclass(frozen=True)
 class PlannedCell:
     cell: Cell
-    planned: str  # "run", "n/a" or "skip"
+    planned: PlanKind
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -24,7 +37,7 @@ class PlannedCell:
             "id": self.cell.id,
             "label": self.cell.label,
             "values": self.cell.values,
-            "planned": self.planned,
+            "planned": self.planned.value,
             "reason": self.reason,
         }
 
@@ -32,11 +45,11 @@ class PlannedCell:
 def plan_cell(cell: Cell, host: HostCapabilities) -> PlannedCell:
     reason = not_applicable_reason(cell)
     if reason:
-        return PlannedCell(cell, "n/a", reason)
+        return PlannedCell(cell, PlanKind.NOT_APPLICABLE, reason)
     reason = host.skip_reason(cell)
     if reason:
-        return PlannedCell(cell, "skip", reason)
-    return PlannedCell(cell, RUN)
+        return PlannedCell(cell, PlanKind.SKIP, reason)
+    return PlannedCell(cell, PlanKind.RUN)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -16,18 +16,18 @@ from typing import Any
 from qlora_check import __version__
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
-from qlora_check.execution.events import CellFinished, Notice, Observer, RunStarted, ignore
+from qlora_check.events import CellFinished, Notice, Observer, RunStarted, ignore
 from qlora_check.execution.expectations import apply_expectations
-from qlora_check.execution.forkserver import choose_launcher, fallback_notice
-from qlora_check.execution.isolation import CellJob
-from qlora_check.execution.plan import RUN, PlannedCell, plan_matrix
-from qlora_check.execution.scheduler import Launcher, run_jobs
-from qlora_check.execution.slots import previous_durations
+from qlora_check.execution.job import CellJob
+from qlora_check.execution.launchers.forkserver import choose_launcher, fallback_notice
+from qlora_check.execution.launchers.interface import Launcher
+from qlora_check.execution.ordering import previous_durations
+from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
+from qlora_check.execution.resources import demand_for
+from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
-from qlora_check.reports import write_reports_after_run
-from qlora_check.reports.compare import Comparison, compare_runs, write_comparison
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
     LATEST,
@@ -62,12 +62,14 @@ class RunOptions:
 
 @dataclass
 class RunOutcome:
+    """A run as it ended; ``baseline`` is the run to compare it with (resolved before `latest` moved)."""
+
     run_dir: Path
     results: dict[str, CellResult]
     counts: dict[str, int]
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
-    comparison: Comparison | None = None
+    baseline: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -115,8 +117,9 @@ def _with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
     return replace(result, status=Status.FLAKY, reason=reason.strip(), attempts=attempts)
 
 
-def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
-    """Run a matrix (or resume a run) and return its outcome; raises QloraCheckError for bad input."""
+def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCapabilities) -> RunOutcome:
+    """Run a matrix (or resume a run) on a host that has ``host`` and return its outcome (its reports are the
+    caller's next step: `reports.finish.finish_run`); raises QloraCheckError for bad input."""
     if options.resume is not None:
         run_dir = options.resume
         previous = read_run(run_dir)
@@ -135,10 +138,10 @@ def run_matrix(options: RunOptions, observer: Observer = ignore) -> RunOutcome:
             raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
     baseline = _baseline(options, observer)
     shard = options.shard or _stored_shard(previous)
-    planned = plan_matrix(matrix, HostCapabilities.detect(), shard)
+    planned = plan_matrix(matrix, host, shard)
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
-    return _execute(options, matrix, planned, run_dir, previous, done, baseline, observer)
+    return _execute(options, matrix, planned, run_dir, previous, done, baseline, observer, host.cuda_devices)
 
 
 def _baseline(options: RunOptions, observer: Observer) -> Path | None:
@@ -170,6 +173,7 @@ def _execute(
     done: dict[str, CellResult],
     baseline: Path | None,
     observer: Observer,
+    cuda_devices: int,
 ) -> RunOutcome:
     settings = matrix.settings
     timeout = options.timeout if options.timeout is not None else settings.timeout
@@ -184,7 +188,7 @@ def _execute(
     run_info = _run_document(options, matrix, planned, run_dir, previous, launcher, timeout, slots, retries)
     try:
         writer.write_run(run_info)
-        observer(RunStarted(run_dir, [p for p in planned if p.cell.id not in done], slots))
+        observer(RunStarted(run_dir, sum(p.cell.id not in done for p in planned), slots))
         todo = [entry for entry in planned if entry.cell.id not in done]
         for entry in todo:
             if entry.planned != RUN:
@@ -197,6 +201,7 @@ def _execute(
                     work_dir=scratch / entry.cell.id,
                     log_path=writer.log_path(entry.cell.id),
                     timeout_s=timeout,
+                    demand=demand_for(entry.cell),
                     learned_margin=settings.learned_margin,
                     max_memory_mb=max_memory_mb,
                     log_max_bytes=settings.log_max_bytes,
@@ -204,7 +209,9 @@ def _execute(
                 for entry in todo
                 if entry.planned == RUN
             ]
-            interrupted = _run_with_retries(jobs, launcher, slots, retries, recorder, writer, observer, history)
+            interrupted = _run_with_retries(
+                jobs, launcher, slots, retries, recorder, writer, observer, history, cuda_devices
+            )
         finally:
             launcher.close()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -215,15 +222,10 @@ def _execute(
         counts = summarise(recorder.results)
         run_info.update(status="interrupted" if interrupted else "finished", ended_at=utc_now(), summary=counts)
         writer.write_run(run_info)
-        comparison = None
-        if baseline is not None and not interrupted:
-            comparison = compare_runs(baseline, run_dir)
-            write_comparison(comparison, run_dir)
-        write_reports_after_run(run_dir, observer)
         point_latest(options.root, run_dir)
     finally:
         writer.release()
-    return RunOutcome(run_dir, recorder.results, counts, interrupted, comparison=comparison)
+    return RunOutcome(run_dir, recorder.results, counts, interrupted, baseline=baseline)
 
 
 def _run_with_retries(
@@ -235,9 +237,10 @@ def _run_with_retries(
     writer: RunWriter,
     observer: Observer,
     history: dict[str, float],
+    cuda_devices: int,
 ) -> bool:
     """Run the jobs; re-run those that crashed, timed out or ran out of memory, up to ``retries`` times."""
-    interrupted = run_jobs(jobs, launcher, slots, recorder, observer, history)
+    interrupted = run_jobs(jobs, launcher, slots, recorder, observer, history, cuda_devices=cuda_devices)
     for attempt in range(2, retries + 2):
         if interrupted:
             break
@@ -252,7 +255,7 @@ def _run_with_retries(
             Notice(f"retrying {len(again)} cell(s) that crashed, timed out or ran out of memory (attempt {attempt})")
         )
         jobs = again
-        interrupted = run_jobs(again, launcher, slots, recorder, observer, history)
+        interrupted = run_jobs(again, launcher, slots, recorder, observer, history, cuda_devices=cuda_devices)
     return interrupted
 
 
@@ -290,7 +293,7 @@ def _run_document(
 
 
 def _not_run_result(entry: PlannedCell) -> CellResult:
-    status = Status.NOT_APPLICABLE if entry.planned == "n/a" else Status.SKIP
+    status = Status.NOT_APPLICABLE if entry.planned is PlanKind.NOT_APPLICABLE else Status.SKIP
     now = utc_now()
     cell = entry.cell
     return CellResult(cell.id, cell.label, cell.values, status, entry.reason, started_at=now, ended_at=now)

@@ -1,5 +1,5 @@
-"""The scheduler: starts cell jobs as slots free up (CPU threads, one cell per CUDA device, one Metal
-cell), longest expected first; records each result as it ends; survives Ctrl-C."""
+"""The scheduler: starts cell jobs as their demands can be granted (CPU threads, CUDA devices, the Metal
+GPU), longest expected first; records each result as it ends; survives Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,57 +7,57 @@ import concurrent.futures as futures
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from qlora_check.execution.events import CellStarted, Observer
-from qlora_check.execution.isolation import CellJob
-from qlora_check.execution.slots import CUDA, Grant, SlotPool, cuda_device_ids, longest_first, resource_of
+from qlora_check.events import CellStarted, Observer
+from qlora_check.execution.classify import launcher_failure
+from qlora_check.execution.job import CellJob
+from qlora_check.execution.ordering import longest_first
+from qlora_check.execution.resources import CUDA, Grant, SlotPool, cuda_device_ids
 from qlora_check.results.models import CellResult
 
 POLL_S = 0.05
 
 
-class Launcher(Protocol):
-    isolation: str
+class JobRunner(Protocol):
+    """What the scheduler needs of a launcher."""
 
     def run(self, job: CellJob) -> CellResult: ...
 
     def cancel_all(self) -> None: ...
 
-    def close(self) -> None: ...
 
-
-def default_pool(jobs: Sequence[CellJob], slots: int) -> SlotPool:
-    """``slots`` CPU threads, and this host's CUDA devices when CUDA cells are planned."""
-    devices: list[str] = []
-    if any(resource_of(job.cell) == CUDA for job in jobs):
-        from qlora_check.capabilities import HostCapabilities
-
-        devices = cuda_device_ids(HostCapabilities.detect().cuda_devices)
-    return SlotPool(slots, devices)
+def default_pool(jobs: Sequence[CellJob], slots: int, cuda_devices: int) -> SlotPool:
+    """``slots`` CPU threads, and this host's ``cuda_devices`` when CUDA cells are planned."""
+    wants_cuda = any(job.demand.device_kind == CUDA for job in jobs)
+    return SlotPool(slots, cuda_device_ids(cuda_devices) if wants_cuda else [])
 
 
 def run_jobs(
     jobs: Sequence[CellJob],
-    launcher: Launcher,
+    launcher: JobRunner,
     slots: int,
     record: Callable[[CellResult], None],
     observer: Observer,
     history: Mapping[str, float] | None = None,
     pool: SlotPool | None = None,
+    cuda_devices: int = 0,
 ) -> bool:
-    """Run every job when its resources are free, at most ``slots`` threads' worth at once;
+    """Run every job when its demand can be granted, at most ``slots`` threads' worth at once;
     ``record`` each result as it ends (it emits CellFinished; this emits CellStarted).
     ``history`` (cell id -> seconds) orders them longest first.
 
     Returns True when the run was interrupted (KeyboardInterrupt): running cells are stopped and
     recorded as interrupted; cells not yet started get no result, so `--resume` runs them.
     """
-    pool = pool or default_pool(jobs, slots)
-    pool.check(jobs)
+    pool = pool or default_pool(jobs, slots, cuda_devices)
+    pool.check(job.demand for job in jobs)
     waiting = longest_first(jobs, history or {})
 
     def one(job: CellJob) -> CellResult:
         observer(CellStarted(job.cell))
-        return launcher.run(job)
+        try:
+            return launcher.run(job)
+        except Exception as exc:  # a launcher that raises costs its cell, never the run
+            return launcher_failure(job, exc)
 
     executor = futures.ThreadPoolExecutor(max_workers=pool.cpu_threads, thread_name_prefix="cell-slot")
     running: dict[futures.Future[CellResult], Grant] = {}
@@ -86,16 +86,15 @@ def _start_what_fits(
     one: Callable[[CellJob], CellResult],
     running: dict[futures.Future[CellResult], Grant],
 ) -> list[CellJob]:
-    """Start, in order, every waiting job whose resources are free (a CPU cell may pass a cell
+    """Start, in order, every waiting job whose demand can be granted (a CPU cell may pass a cell
     waiting for the GPU); return the jobs still waiting."""
     still: list[CellJob] = []
     for job in waiting:
-        granted = pool.try_acquire(job)
-        if granted is None:
+        grant = pool.try_acquire(job.demand)
+        if grant is None:
             still.append(job)
             continue
-        pinned, grant = granted
-        running[executor.submit(one, pinned)] = grant
+        running[executor.submit(one, job.with_grant(grant))] = grant
     return still
 
 

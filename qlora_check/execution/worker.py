@@ -1,15 +1,14 @@
 """The worker: runs one cell inside its own process and writes the result to the path it was given.
 
-Protocol (asv/pyperf style): the parent writes a spec JSON file and starts
-``python -m qlora_check.execution.worker SPEC``; the worker writes ``result_path`` atomically and
-never uses stdout for results, so stray prints from libraries cannot corrupt them (stdout and
-stderr go to the cell's log file).
+Protocol (asv/pyperf style): the parent writes a job spec (`execution.job.JobSpec`) and starts
+``python -m qlora_check.execution.worker SPEC``; the worker writes ``result_path`` atomically and never
+uses stdout for results, so stray prints from libraries cannot corrupt them (stdout and stderr go to the
+cell's log file).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback
@@ -25,29 +24,27 @@ def _now() -> str:
     return utc_now()
 
 
-def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the cell described by ``spec``; return its result as a dict (never raises for cell faults)."""
-    from qlora_check.capabilities import engine_for
-    from qlora_check.engines import CellContext, load_engine
+def run_spec(spec: Any) -> dict[str, Any]:
+    """Run the cell a `JobSpec` describes; return its result as a dict (never raises for cell faults)."""
+    from qlora_check.engines import CellContext
     from qlora_check.execution.faults import inject
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
     from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
+    from qlora_check.runners import RUNNERS
 
-    cell = Cell.from_values(spec["values"])
+    cell = Cell.from_values(spec.values)
     started_at, started = _now(), time.perf_counter()
     base: dict[str, Any] = {"cell_id": cell.id, "label": cell.label, "values": cell.values, "started_at": started_at}
     try:
-        inject(str(cell["inject"]), int(spec.get("attempt", 1)))
-        engine = load_engine(engine_for(str(cell["backend"])))
-        if spec.get("max_memory_mb"):
-            apply_memory_cap(int(spec["max_memory_mb"]))
-        work_dir = Path(spec["work_dir"])
+        inject(cell.typed.inject, spec.attempt)
+        runner = RUNNERS.get(spec.runner)
+        if spec.max_memory_mb:
+            apply_memory_cap(int(spec.max_memory_mb))
+        work_dir = Path(spec.work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
-        context = CellContext(
-            work_dir=work_dir, learned_margin=spec["learned_margin"], max_memory_mb=spec.get("max_memory_mb")
-        )
-        output = engine.run(cell, context)
+        context = CellContext(work_dir=work_dir, learned_margin=spec.learned_margin, max_memory_mb=spec.max_memory_mb)
+        output = runner.load()(cell, context)
     except BaseException as exc:  # the worker's job is to record every failure, whatever its class
         status = Status.OOM if is_out_of_memory(exc) else Status.ERROR
         tail = "".join(traceback.format_exception(exc)).splitlines()[-TRACEBACK_TAIL_LINES:]
@@ -79,17 +76,13 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return result.to_dict()
 
 
-def write_result(result: dict[str, Any], path: Path) -> None:
-    """Write atomically: a reader sees the whole result or none."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    from qlora_check.execution.job import read_job_spec
+    from qlora_check.fileio import write_atomically
+
+    spec = read_job_spec(Path(argv[0]))
     result = run_spec(spec)
-    write_result(result, Path(spec["result_path"]))
+    write_atomically(Path(spec.result_path), json.dumps(result, allow_nan=False))
     return 0
 
 

@@ -1,6 +1,6 @@
 """The axes a matrix may name: their kinds, allowed values, aliases and defaults.
 
-This is the single vocabulary of qlora-check. Canonical names follow ``DESIGN.md``; upstream
+This is the single vocabulary of qlora-check. Canonical names are listed in docs/matrix.md; upstream
 fsdp_qlora names are accepted as aliases and normalised here, before expansion, so that two
 spellings of one value always give the same cell id.
 """
@@ -65,19 +65,31 @@ class Axis:
 
 
 BACKENDS = ("cpu", "cuda", "mps", "mlx")
-BNB_QUANTIZERS = ("bnb-nf4", "bnb-fp4", "bnb-int8")
-HQQ_QUANTIZERS = ("hqq-2bit", "hqq-3bit", "hqq-4bit", "hqq-8bit")
-QUANTO_QUANTIZERS = ("quanto-int2", "quanto-int4", "quanto-int8", "quanto-fp8")
-MLX_QUANTIZERS = ("mlx-2bit", "mlx-3bit", "mlx-4bit", "mlx-6bit", "mlx-8bit")
-QUANT_STORAGES = ("uint8", "fp16", "bf16", "fp32")  # bitsandbytes 4-bit storage dtypes
-QUANTIZERS = ("none", *BNB_QUANTIZERS, *HQQ_QUANTIZERS, *QUANTO_QUANTIZERS, *MLX_QUANTIZERS)
+QUANT_STORAGES = ("uint8", "fp16", "bf16", "fp32")  # 4-bit storage dtypes (packed weights)
 UNQUANTIZED_TRAIN_TYPES = ("full", "lora", "custom_lora", "dora")
 QUANTIZED_TRAIN_TYPES = ("qlora", "custom_qlora", "qdora")
 TRAIN_TYPES = (*UNQUANTIZED_TRAIN_TYPES, *QUANTIZED_TRAIN_TYPES, "llama_pro")
 PRECISIONS = ("fp32", "fp16", "bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast")
-OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta", "adamw_8bit", "paged_adamw_8bit")
+PLAIN_OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
 INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill", "crash_once")
+
+
+def _family_vocabulary() -> tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]:
+    """Quantizer values, their aliases and the optimizers the families provide: from the specs (plugins too)."""
+    from qlora_check.quantizers import QUANTIZERS
+
+    values: list[str] = ["none"]
+    aliases: dict[str, str] = {"no": "none", "null": "none"}
+    optimizers: list[str] = list(PLAIN_OPTIMIZERS)
+    for _, family in QUANTIZERS.items():
+        values += [value for value in family.values if value not in values]
+        aliases.update(family.aliases)
+        optimizers += [name for name in family.optimizers if name not in optimizers]
+    return tuple(values), aliases, tuple(optimizers)
+
+
+QUANTIZERS, _QUANTIZER_ALIASES, OPTIMIZERS = _family_vocabulary()
 
 _AXES = (
     Axis("backend", str, "cpu", "where the cell runs", BACKENDS, {"gpu": "cuda", "metal": "mps"}),
@@ -87,20 +99,7 @@ _AXES = (
         "none",
         "how the frozen base weights are quantized",
         QUANTIZERS,
-        {
-            "nf4": "bnb-nf4",
-            "bnb": "bnb-nf4",
-            "bnb_nf4": "bnb-nf4",
-            "fp4": "bnb-fp4",
-            "bnb_fp4": "bnb-fp4",
-            "int8": "bnb-int8",
-            "bnb_int8": "bnb-int8",
-            "hqq": "hqq-4bit",
-            "quanto": "quanto-int4",
-            "mlx": "mlx-4bit",
-            "no": "none",
-            "null": "none",
-        },
+        _QUANTIZER_ALIASES,
     ),
     Axis(
         "train_type",
@@ -156,8 +155,8 @@ _AXES = (
     Axis("lora_targets", str, "all", "all (q,k,v,o,gate,up,down), attn, or a comma-separated list"),
     Axis("group_size", int, 64, "quantization group (block) size", minimum=1),
     Axis("gradient_checkpointing", bool, False, "recompute activations in backward"),
-    Axis("double_quant", bool, True, "bitsandbytes 4-bit: quantize the quantization constants too"),
-    Axis("quant_storage", str, "uint8", "bitsandbytes 4-bit: dtype that stores the packed weights", QUANT_STORAGES),
+    Axis("double_quant", bool, True, "4-bit NF4/FP4: quantize the quantization constants too"),
+    Axis("quant_storage", str, "uint8", "4-bit NF4/FP4: dtype that stores the packed weights", QUANT_STORAGES),
     Axis("llama_pro_blocks", int, 1, "llama_pro: decoder blocks inserted", minimum=1),
     Axis("grad_accum_check", bool, False, "also check that accumulation over k micro-batches equals one batch"),
     Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from qlora_check.matrix.axes import AXES, CORE_AXES, DEFAULTS, ID_OPTIONAL_AT_DEFAULT, AxisValue
+from qlora_check.matrix.values import CellValues
 
 ID_LENGTH = 12
 
@@ -33,6 +34,11 @@ class Cell:
     @property
     def values(self) -> dict[str, AxisValue]:
         return dict(self.items)
+
+    @cached_property
+    def typed(self) -> CellValues:
+        """The values as typed attributes (``cell.typed.steps`` is an int)."""
+        return CellValues.from_mapping(self.values)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]

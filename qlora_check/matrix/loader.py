@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from qlora_check.errors import MatrixError
 from qlora_check.matrix.model import ExpectRule, Matrix, Settings
+from qlora_check.matrix.positions import refine, yaml_position
 from qlora_check.matrix.schema import MATRIX_VERSION, ExpectModel, MatrixModel, SettingsModel
 from qlora_check.names import unknown_name_message
 
@@ -65,7 +67,9 @@ def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None 
     try:
         model = MatrixModel.model_validate(document)
     except ValidationError as exc:
-        raise MatrixError(f"{source_name}: {_describe(exc)}", tip="run `qlora-check schema` for the format") from None
+        raise MatrixError(
+            f"{source_name}: {_describe(exc, text, document)}", tip="run `qlora-check schema` for the format"
+        ) from None
     except RecursionError:
         raise MatrixError(f"{source_name}: nested too deeply") from None
     return _to_matrix(model, path=path, source=text)
@@ -85,11 +89,14 @@ def _to_matrix(model: MatrixModel, *, path: Path | None, source: str) -> Matrix:
     )
 
 
-def _describe(exc: ValidationError) -> str:
-    """The first validation error as one line: where, then what."""
+def _describe(exc: ValidationError, text: str, document: dict[str, Any]) -> str:
+    """The first validation error as one line: where (with its YAML line and column), then what."""
     error = exc.errors()[0]
-    location = [str(part) for part in error["loc"]]
+    location = refine([str(part) for part in error["loc"]], document)
     where = _format_location(location)
+    position = yaml_position(text, _yaml_path(location), key=error["type"] == "extra_forbidden" or len(location) == 2)
+    if position is not None:
+        where = f"{where or 'top level'} (line {position[0]}, column {position[1]})"
     if error["type"] == "extra_forbidden":
         parent = tuple(part for part in location[:-1] if not part.isdigit())
         known = _MODELS_AT.get(parent)
@@ -103,12 +110,21 @@ def _describe(exc: ValidationError) -> str:
     return f"{where or 'top level'}: {message}{suffix}"
 
 
+def _yaml_path(parts: list[str]) -> list[str]:
+    """The location without pydantic's union-branch markers: a path into the YAML document."""
+    return [part for part in parts if not _is_branch_marker(part)]
+
+
+def _is_branch_marker(part: str) -> bool:
+    return part in {"str", "int", "float", "bool", "list[union[str,int,float,bool]]"} or "[" in part
+
+
 def _format_location(parts: list[str]) -> str:
     text = ""
     for part in parts:
         if part.isdigit():
             text += f"[{part}]"
-        elif part in {"str", "int", "float", "bool", "list[union[str,int,float,bool]]"} or "[" in part:
+        elif _is_branch_marker(part):
             continue  # pydantic's union-branch markers say nothing to a user
         else:
             text += f".{part}" if text else part

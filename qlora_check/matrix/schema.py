@@ -7,9 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qlora_check.matrix.axes import AXES, axis_named
+from qlora_check.matrix.model import Settings
 
 MATRIX_VERSION = 1
-EXPECTABLE_STATUSES = ("fail", "error", "crash", "oom", "timeout")
+DEFAULTS = Settings()  # the one place settings defaults live: matrix/model.py
 
 
 def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -28,13 +29,20 @@ class SettingsModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timeout: float = Field(600.0, gt=0, description="seconds a cell may run before it is killed")
-    jobs: int | None = Field(None, ge=1, description="cells run in parallel (default: from the core count)")
-    max_memory_mb: int | None = Field(None, ge=1, description="memory cap per cell; exceeding it is oom")
-    retries: int = Field(0, ge=0, le=10, description="re-runs of cells that crashed, timed out or ran out of memory")
-    log_max_bytes: int = Field(2_000_000, ge=1024, description="per-cell log cap; the tail is kept")
+    timeout: float = Field(DEFAULTS.timeout, gt=0, description="seconds a cell may run before it is killed")
+    jobs: int | None = Field(DEFAULTS.jobs, ge=1, description="cells run in parallel (default: from the core count)")
+    max_memory_mb: int | None = Field(
+        DEFAULTS.max_memory_mb, ge=1, description="memory cap per cell; exceeding it is oom"
+    )
+    retries: int = Field(
+        DEFAULTS.retries, ge=0, le=10, description="re-runs of cells that crashed, timed out or ran out of memory"
+    )
+    log_max_bytes: int = Field(DEFAULTS.log_max_bytes, ge=1024, description="per-cell log cap; the tail is kept")
     learned_margin: float = Field(
-        0.2, gt=0, lt=1, description="the 'learned' check needs the late loss this fraction below the early loss"
+        DEFAULTS.learned_margin,
+        gt=0,
+        lt=1,
+        description="the 'learned' check needs the late loss this fraction below the early loss",
     )
 
 

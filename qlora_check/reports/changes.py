@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qlora_check.reports.compare import COMPARISON_SCHEMA_VERSION, Change, Comparison, Thresholds
+from qlora_check.reports.compare import COMPARISON_SCHEMA_VERSION, Change, ChangeKind, Comparison, Thresholds
 from qlora_check.reports.compare_markdown import SECTIONS
 from qlora_check.results.models import CellResult, Status, json_safe
 
@@ -19,14 +19,14 @@ COMPARISON_FILE = "comparison.json"
 FIXED_UPSTREAM = "fixed upstream?"
 # How each kind of change looks in report.html: the CSS class of its group (regressions in red first).
 KIND_CLASS = {
-    "regression": "bad",
-    "fix": "good",
-    "status": "note",
-    "memory": "figure",
-    "speed": "figure",
-    "loss": "figure",
-    "added": "quiet",
-    "removed": "quiet",
+    ChangeKind.REGRESSION: "bad",
+    ChangeKind.FIX: "good",
+    ChangeKind.STATUS: "note",
+    ChangeKind.MEMORY: "figure",
+    ChangeKind.SPEED: "figure",
+    ChangeKind.LOSS: "figure",
+    ChangeKind.ADDED: "quiet",
+    ChangeKind.REMOVED: "quiet",
 }
 
 
@@ -49,7 +49,14 @@ def comparison_from_dict(data: dict[str, Any]) -> Comparison:
     """A Comparison back from its to_dict() document."""
     thresholds = Thresholds(**{k: float(v) for k, v in data.get("thresholds", {}).items()})
     changes = [
-        Change(str(c["kind"]), str(c["cell_id"]), str(c["label"]), c.get("before"), c.get("after"), str(c["detail"]))
+        Change(
+            ChangeKind(str(c["kind"])),
+            str(c["cell_id"]),
+            str(c["label"]),
+            c.get("before"),
+            c.get("after"),
+            str(c["detail"]),
+        )
         for c in data.get("changes", [])
     ]
     environment = {str(name): dict(value) for name, value in data.get("environment", {}).items()}
@@ -77,7 +84,7 @@ def is_fixed_upstream(change: Change) -> bool:
 class ChangeGroup:
     """One kind of change, titled and styled for report.html."""
 
-    kind: str
+    kind: ChangeKind
     title: str
     css: str
     changes: list[Change]

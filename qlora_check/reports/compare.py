@@ -5,9 +5,9 @@ Pure functions over run directories; no heavy imports. Cells are matched by id.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,25 @@ class Thresholds:
     min_memory_mb: float = 1.0  # ignore memory changes smaller than this, however large relatively
 
 
+class ChangeKind(str, Enum):
+    """What changed about a cell between two runs (the order is the order reports show them in)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    REGRESSION = "regression"
+    FIX = "fix"
+    STATUS = "status"
+    MEMORY = "memory"
+    SPEED = "speed"
+    LOSS = "loss"
+    ADDED = "added"
+    REMOVED = "removed"
+
+
 @dataclass(frozen=True)
 class Change:
-    kind: str  # regression, fix, status, memory, speed, loss, added, removed
+    kind: ChangeKind
     cell_id: str
     label: str
     before: Any
@@ -48,12 +64,12 @@ class Comparison:
     environment: dict[str, dict[str, Any]] = field(default_factory=dict)
     cells_compared: int = 0
 
-    def of_kind(self, kind: str) -> list[Change]:
-        return [change for change in self.changes if change.kind == kind]
+    def of_kind(self, kind: ChangeKind | str) -> list[Change]:
+        return [change for change in self.changes if change.kind == kind]  # a ChangeKind equals its value
 
     @property
     def regressions(self) -> list[Change]:
-        return self.of_kind("regression")
+        return self.of_kind(ChangeKind.REGRESSION)
 
     def exit_code(self, fail_on: str) -> int:
         if fail_on == "never":
@@ -63,10 +79,7 @@ class Comparison:
         return 1 if self.regressions else 0
 
     def to_dict(self) -> dict[str, Any]:
-        counts = {
-            kind: len(self.of_kind(kind))
-            for kind in ("regression", "fix", "status", "memory", "speed", "loss", "added", "removed")
-        }
+        counts = {kind.value: len(self.of_kind(kind)) for kind in ChangeKind}
         return {
             "schema_version": COMPARISON_SCHEMA_VERSION,
             "run_a": self.run_a,
@@ -74,17 +87,9 @@ class Comparison:
             "thresholds": asdict(self.thresholds),
             "cells_compared": self.cells_compared,
             "counts": counts,
-            "changes": [asdict(change) for change in self.changes],
+            "changes": [{**asdict(change), "kind": change.kind.value} for change in self.changes],
             "environment": self.environment,
         }
-
-
-def write_comparison(comparison: Comparison, run_dir: Path) -> None:
-    """comparison.json and comparison.md beside the run's results (the report shows them)."""
-    from qlora_check.reports.compare_markdown import comparison_markdown
-
-    (run_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2) + "\n", encoding="utf-8")
-    (run_dir / "comparison.md").write_text(comparison_markdown(comparison), encoding="utf-8")
 
 
 def compare_runs(run_a: Path, run_b: Path, thresholds: Thresholds | None = None) -> Comparison:
@@ -95,13 +100,17 @@ def compare_runs(run_a: Path, run_b: Path, thresholds: Thresholds | None = None)
     comparison = Comparison(str(run_a), str(run_b), thresholds, environment=environment_diff(info_a, info_b))
     for cell_id, result in after.items():
         if cell_id not in before:
-            comparison.changes.append(Change("added", cell_id, result.label, None, result.status.value, "new cell"))
+            comparison.changes.append(
+                Change(ChangeKind.ADDED, cell_id, result.label, None, result.status.value, "new cell")
+            )
             continue
         comparison.cells_compared += 1
         comparison.changes.extend(cell_changes(before[cell_id], result, thresholds))
     for cell_id, result in before.items():
         if cell_id not in after:
-            comparison.changes.append(Change("removed", cell_id, result.label, result.status.value, None, "cell gone"))
+            comparison.changes.append(
+                Change(ChangeKind.REMOVED, cell_id, result.label, result.status.value, None, "cell gone")
+            )
     return comparison
 
 
@@ -110,11 +119,11 @@ def cell_changes(a: CellResult, b: CellResult, thresholds: Thresholds) -> list[C
     changes: list[Change] = []
     if a.status is not b.status:
         if not a.fails_run and a.status not in NOT_RUN and b.fails_run:
-            kind, detail = "regression", f"{a.status.value} → {b.status.value}: {b.reason}"
+            kind, detail = ChangeKind.REGRESSION, f"{a.status.value} → {b.status.value}: {b.reason}"
         elif a.fails_run and b.status in (Status.PASS, Status.XPASS):
-            kind, detail = "fix", f"{a.status.value} → {b.status.value}"
+            kind, detail = ChangeKind.FIX, f"{a.status.value} → {b.status.value}"
         else:
-            kind, detail = "status", f"{a.status.value} → {b.status.value}"
+            kind, detail = ChangeKind.STATUS, f"{a.status.value} → {b.status.value}"
         changes.append(Change(kind, b.cell_id, b.label, a.status.value, b.status.value, detail))
     memory_a, memory_b = _as_float(a.memory.get("peak_rss_mb")), _as_float(b.memory.get("peak_rss_mb"))
     if _numbers(memory_a, memory_b) and abs(memory_b - memory_a) >= thresholds.min_memory_mb:
@@ -122,7 +131,7 @@ def cell_changes(a: CellResult, b: CellResult, thresholds: Thresholds) -> list[C
         if abs(relative) > thresholds.memory:
             changes.append(
                 Change(
-                    "memory",
+                    ChangeKind.MEMORY,
                     b.cell_id,
                     b.label,
                     memory_a,
@@ -135,12 +144,12 @@ def cell_changes(a: CellResult, b: CellResult, thresholds: Thresholds) -> list[C
         relative = _relative(speed_a, speed_b)
         if abs(relative) > thresholds.speed:
             detail = f"tokens/s {speed_a:,.0f} → {speed_b:,.0f} ({relative:+.0%})"
-            changes.append(Change("speed", b.cell_id, b.label, speed_a, speed_b, detail))
+            changes.append(Change(ChangeKind.SPEED, b.cell_id, b.label, speed_a, speed_b, detail))
     drift = loss_drift(a.losses, b.losses)
     if drift is not None and drift > thresholds.loss:
         changes.append(
             Change(
-                "loss",
+                ChangeKind.LOSS,
                 b.cell_id,
                 b.label,
                 a.losses[-1],

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from qlora_check.reports.compare import Comparison
+from qlora_check.reports.compare import ChangeKind, Comparison
 from qlora_check.reports.md_text import md_escape
 
-SECTIONS = (
-    ("regression", "Regressions (newly failing)"),
-    ("fix", "Fixes (newly passing)"),
-    ("status", "Other status changes"),
-    ("memory", "Peak memory changes"),
-    ("speed", "Speed changes"),
-    ("loss", "Loss-curve drift"),
-    ("added", "Cells added"),
-    ("removed", "Cells removed"),
-)
+TITLES = {
+    ChangeKind.REGRESSION: "Regressions (newly failing)",
+    ChangeKind.FIX: "Fixes (newly passing)",
+    ChangeKind.STATUS: "Other status changes",
+    ChangeKind.MEMORY: "Peak memory changes",
+    ChangeKind.SPEED: "Speed changes",
+    ChangeKind.LOSS: "Loss-curve drift",
+    ChangeKind.ADDED: "Cells added",
+    ChangeKind.REMOVED: "Cells removed",
+}
+SECTIONS = tuple((kind, TITLES[kind]) for kind in ChangeKind)
 
 
 def _cell(text: object) -> str:

@@ -16,8 +16,8 @@ from qlora_check.results.models import CellResult, Status
 
 UNTESTED = frozenset({Status.SKIP, Status.NOT_APPLICABLE, Status.INTERRUPTED})
 MARKS = {"all": "🟢", "some": "🟡", "none": "🔴"}
-# The libraries whose versions the table is "verified on".
-EVIDENCE_LIBRARIES = ("torch", "transformers", "peft", "bitsandbytes", "hqq", "optimum-quanto", "mlx", "mlx-lm")
+# The table is "verified on" the tested libraries the run recorded (the harness itself is not one of them).
+HARNESS = "qlora-check"
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def evidence(results: Sequence[CellResult], host: dict[str, Any], started_at: st
         quantizers=sorted(quantizers, key=lambda value: value_sort_key("quantizer", value)),
         backends=sorted(backends, key=lambda value: value_sort_key("backend", value)),
         entries=dict(sorted(entries.items(), key=lambda item: _entry_order(*item[0]))),
-        libraries={name: str(libraries[name]) for name in EVIDENCE_LIBRARIES if libraries.get(name)},
+        libraries={name: str(version) for name, version in libraries.items() if version and name != HARNESS},
         date=(started_at or "")[:10],
     )
 

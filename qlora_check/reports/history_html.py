@@ -19,6 +19,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from qlora_check import __version__
+from qlora_check.fileio import write_atomically
 from qlora_check.reports.compare import environment_diff
 from qlora_check.reports.history import History, RunRecord
 from qlora_check.reports.html import _environment
@@ -111,10 +112,7 @@ def render_history(history: History, out: Path) -> str:
 def write_history(history: History, out: Path) -> Path:
     """Write the page atomically (temp file + rename): a reader never sees half of it."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(render_history(history, out), encoding="utf-8")
-    os.replace(temporary, out)
-    return out
+    return write_atomically(out, render_history(history, out))
 
 
 def short_time(value: Any) -> str:

@@ -5,11 +5,11 @@ Each file is written atomically (temp file + rename) so a reader never sees half
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from qlora_check.execution.events import Notice, Observer
+from qlora_check.events import Notice, Observer
+from qlora_check.fileio import write_atomically
 from qlora_check.reports.html import render_html
 from qlora_check.reports.json_report import render_json
 from qlora_check.reports.junit import render_junit
@@ -35,7 +35,7 @@ def write_report(report: RunReport, formats: Iterable[str] = FORMATS) -> list[Pa
     written = []
     for name in formats:
         filename, renderer = FORMATS[name]
-        written.append(_write_atomically(report.run_dir / filename, renderer(report)))
+        written.append(write_atomically(report.run_dir / filename, renderer(report)))
     return written
 
 
@@ -46,10 +46,3 @@ def write_reports_after_run(run_dir: Path, observer: Observer) -> list[Path]:
     except Exception as exc:  # results are already safe on disk; a report bug must not hide them
         observer(Notice(f"reports were not written: {type(exc).__name__}: {exc}; try `qlora-check report {run_dir}`"))
         return []
-
-
-def _write_atomically(path: Path, text: str) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path

@@ -7,6 +7,7 @@ killed run loses at most the line being written; readers skip a torn last line w
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qlora_check.errors import ResultsError, RunLockedError
+from qlora_check.fileio import write_atomically
 from qlora_check.results.models import RESULT_SCHEMA_VERSION, CellResult, Status
 
 RUN_SCHEMA_VERSION = 2
@@ -81,60 +83,46 @@ def default_run_dir(root: Path, hostname: str) -> Path:
     return candidate
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class RunWriter:
     """Writes one run directory; the single writer of its results.jsonl (guarded by a lock file)."""
 
     path: Path
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock_descriptor: int | None = field(default=None, repr=False)
 
     @property
     def logs(self) -> Path:
         return self.path / LOGS_DIR
 
     def acquire(self) -> None:
-        """Take the directory's lock file; a lock left by a dead process is taken over."""
+        """Take the directory's lock: an advisory ``flock`` the kernel releases when this process dies, so a
+        crashed writer never leaves the run locked, and a live one is always detected."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        lock = self.path / LOCK_FILE
-        for _ in range(2):
-            try:
-                descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    owner = int(lock.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    owner = 0
-                if owner and _pid_alive(owner) and owner != os.getpid():
-                    message = f"{self.path}: another qlora-check (pid {owner}) is writing this run"
-                    raise RunLockedError(message) from None
-                lock.unlink(missing_ok=True)
-                continue
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(str(os.getpid()))
-            return
-        raise RunLockedError(f"{self.path}: could not take the run lock")
+        descriptor = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise RunLockedError(f"{self.path}: another qlora-check (pid {owner}) is writing this run") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        self._lock_descriptor = descriptor
 
     def release(self) -> None:
-        with contextlib.suppress(OSError):
-            (self.path / LOCK_FILE).unlink()
+        descriptor, self._lock_descriptor = self._lock_descriptor, None
+        if descriptor is not None:
+            # The file stays: unlinking it would let a second writer lock a new file while a third still
+            # holds an open descriptor on the old one.
+            with contextlib.suppress(OSError):
+                os.close(descriptor)  # closing drops the flock
 
     def write_run(self, run: dict[str, Any]) -> None:
         """Write run.json atomically (temp file + rename)."""
         document = {"schema_version": RUN_SCHEMA_VERSION, **run}
-        temporary = self.path / f".{RUN_FILE}.tmp"
-        temporary.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path / RUN_FILE)
+        write_atomically(self.path / RUN_FILE, json.dumps(document, indent=2, sort_keys=False) + "\n")
 
     def append(self, result: CellResult) -> None:
         """Append one result as one complete, fsynced line."""

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from qlora_check.reports import write_reports
-from qlora_check.reports.compare import compare_runs, write_comparison
+from qlora_check.reports.compare import compare_runs
+from qlora_check.reports.finish import write_comparison
 from tests.conftest import REPO
 from tests.e2e.conftest import CHROMIUM
 from tests.unit.reports_support import HOSTILE, MIXED, copy_run, edited_run

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from qlora_check.execution.job import JobSpec
 from qlora_check.execution.worker import run_spec
 from qlora_check.matrix.axes import normalise_values
 
@@ -24,11 +25,12 @@ TEST_STEPS = 20  # enough for every working setup here to drop its loss by far m
 
 def run_cell(work_dir: Path, **values: Any) -> dict[str, Any]:
     """A real cell through the worker's own entry point (engine, checks, status), in-process."""
-    spec = {
-        "values": normalise_values({"steps": TEST_STEPS, **values}),
-        "work_dir": str(work_dir),
-        "learned_margin": 0.2,
-    }
+    spec = JobSpec(
+        values=normalise_values({"steps": TEST_STEPS, **values}),
+        work_dir=str(work_dir),
+        result_path=str(work_dir / "result.json"),
+        learned_margin=0.2,
+    )
     return run_spec(spec)
 
 

@@ -103,10 +103,10 @@ def test_a_crashing_probe_is_a_crash(tmp_path: Path) -> None:
     assert result.status == "crash" and result.error_type == "SIGABRT"
 
 
-@pytest.mark.parametrize("code", ["HostCapabilities.detect()", "run_doctor(DoctorOptions(probe=False, cache_dir=d))"])
+@pytest.mark.parametrize("code", ["detect_host_capabilities()", "run_doctor(DoctorOptions(probe=False, cache_dir=d))"])
 def test_plan_and_doctor_never_import_torch_or_mlx_in_the_caller(tmp_path: Path, code: str) -> None:
     script = (
-        "import sys\nfrom pathlib import Path\nfrom qlora_check.capabilities import HostCapabilities\n"
+        "import sys\nfrom pathlib import Path\nfrom qlora_check.doctor.host_view import detect_host_capabilities\n"
         "from qlora_check.doctor.service import DoctorOptions, run_doctor\n"
         f"d = Path({str(tmp_path)!r})\n{code}\n"
         "heavy = [m for m in ('torch', 'mlx', 'transformers', 'bitsandbytes') if m in sys.modules]\n"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.execution.run import RunOptions
 from qlora_check.results.models import Status
 from qlora_check.results.store import read_results
-from tests.conftest import write_matrix
+from tests.conftest import run_and_report, write_matrix
 
 pytestmark = pytest.mark.slow
 FAULTS = Path(__file__).resolve().parents[1] / "matrices" / "faults.yaml"
@@ -34,7 +34,7 @@ def alive(pid: int, within_s: float = 5.0) -> bool:
 @pytest.fixture(scope="module")
 def fault_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("faults")
-    outcome = run_matrix(RunOptions(matrix_path=FAULTS, root=root, jobs=2, timeout=20))
+    outcome = run_and_report(RunOptions(matrix_path=FAULTS, root=root, jobs=2, timeout=20))
     assert outcome.exit_code == 1
     return {result.values["inject"] + "/" + result.values["train_type"]: result for result in outcome.results.values()}
 
@@ -70,7 +70,7 @@ def test_a_timeout_kills_the_grandchildren_too(fault_run: dict[str, object]) -> 
 
 def test_retries_rerun_infrastructure_failures_and_mark_disagreement_flaky(tmp_path: Path) -> None:
     matrix = write_matrix(tmp_path, "version: 1\nname: r\naxes: {steps: [12], inject: [crash_once, segfault, raise]}\n")
-    outcome = run_matrix(RunOptions(matrix_path=matrix, root=tmp_path, jobs=2, retries=1))
+    outcome = run_and_report(RunOptions(matrix_path=matrix, root=tmp_path, jobs=2, retries=1))
     final = {r.values["inject"]: r for r in outcome.results.values()}
     assert final["crash_once"].status is Status.FLAKY and final["crash_once"].attempt == 2
     assert final["crash_once"].attempts == [{"attempt": 1, "status": "crash", "reason": "killed by SIGSEGV"}]
@@ -91,6 +91,6 @@ def test_a_memory_cap_turns_a_greedy_cell_into_oom(tmp_path: Path) -> None:
     # Attention scores alone for batch 512 x 256 tokens take 512 MiB: far past a 400 MiB cap.
     greedy = "version: 1\nname: m\naxes: {train_type: full, steps: 4, batch_size: 512, seq_len: 256}\n"
     matrix = write_matrix(tmp_path, greedy)
-    outcome = run_matrix(RunOptions(matrix_path=matrix, root=tmp_path, jobs=1, max_memory_mb=400))
+    outcome = run_and_report(RunOptions(matrix_path=matrix, root=tmp_path, jobs=1, max_memory_mb=400))
     (result,) = outcome.results.values()
     assert result.status is Status.OOM, result.reason

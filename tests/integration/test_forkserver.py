@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from qlora_check.execution.events import ignore
-from qlora_check.execution.forkserver import ForkServerLauncher, choose_launcher, fallback_notice, preload_for
-from qlora_check.execution.isolation import CellJob, SubprocessLauncher
+from qlora_check.events import ignore
+from qlora_check.execution.job import CellJob
+from qlora_check.execution.launchers.forkserver import ForkServerLauncher, choose_launcher, fallback_notice, preload_for
+from qlora_check.execution.launchers.spawn import SpawnLauncher
+from qlora_check.execution.resources import Demand
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, Status
@@ -29,7 +31,7 @@ def make_job(directory: Path, timeout_s: float = 120, threads: int = 1, **values
         work_dir=directory / "work" / cell.id,
         log_path=directory / "logs" / f"{cell.id}.log",
         timeout_s=timeout_s,
-        threads=threads,
+        demand=Demand(threads=threads),
     )
 
 
@@ -126,7 +128,7 @@ def test_an_unsafe_server_falls_back_to_spawn_and_says_why(tmp_path: Path, monke
 def test_isolation_spawn_can_be_forced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QLORA_CHECK_ISOLATION", "spawn")
     launcher = choose_launcher([Cell.from_values(TINY)], tmp_path)
-    assert isinstance(launcher, SubprocessLauncher)
+    assert isinstance(launcher, SpawnLauncher)
     assert launcher.isolation == "spawn: QLORA_CHECK_ISOLATION=spawn"
     assert fallback_notice(launcher) is None  # asked for: nothing to warn about
 
@@ -134,7 +136,7 @@ def test_isolation_spawn_can_be_forced(tmp_path: Path, monkeypatch: pytest.Monke
 def test_a_forked_cell_trains_exactly_like_a_freshly_spawned_one(launcher: ForkServerLauncher, tmp_path: Path) -> None:
     """Nothing from the warm server (its warm-up cell, its RNG state) leaks into a cell's numbers."""
     forked = launcher.run(make_job(tmp_path / "fork", seed=7))
-    spawned = SubprocessLauncher().run(make_job(tmp_path / "spawn", seed=7))
+    spawned = SpawnLauncher().run(make_job(tmp_path / "spawn", seed=7))
     assert forked.status is Status.PASS and spawned.status is Status.PASS
     assert forked.losses == spawned.losses
     assert forked.lrs == spawned.lrs

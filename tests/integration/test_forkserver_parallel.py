@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.execution.run import RunOptions
 from qlora_check.results.models import Status
-from tests.conftest import write_matrix
+from tests.conftest import run_and_report, write_matrix
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,8 @@ settings:
 
 def test_serial_and_parallel_runs_agree(tmp_path: Path, reports_root: Path) -> None:
     matrix = write_matrix(tmp_path, MATRIX)
-    serial = run_matrix(RunOptions(matrix, out=tmp_path / "serial", root=reports_root, jobs=1))
-    parallel = run_matrix(RunOptions(matrix, out=tmp_path / "parallel", root=reports_root, jobs=2))
+    serial = run_and_report(RunOptions(matrix, out=tmp_path / "serial", root=reports_root, jobs=1))
+    parallel = run_and_report(RunOptions(matrix, out=tmp_path / "parallel", root=reports_root, jobs=2))
     assert serial.results.keys() == parallel.results.keys()
     assert len(serial.results) == 5
     for cell_id, one in serial.results.items():

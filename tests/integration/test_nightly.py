@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from qlora_check.cli import app
-from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.execution.run import RunOptions
 from qlora_check.reports.compare import compare_runs
 from qlora_check.results.models import Status
 from qlora_check.results.store import read_results, read_run
-from tests.conftest import write_matrix
+from tests.conftest import run_and_report, write_matrix
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -27,11 +27,11 @@ MATRIX = "version: 1\nname: nightly\naxes: {train_type: [lora, qlora, full], bac
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("nightly")
     matrix = write_matrix(root, MATRIX)
-    whole = run_matrix(RunOptions(matrix_path=matrix, root=root, out=root / "whole", jobs=2)).run_dir
-    shard_1 = run_matrix(RunOptions(matrix_path=matrix, root=root, out=root / "s1", jobs=1, shard=(1, 2))).run_dir
-    shard_2 = run_matrix(RunOptions(matrix_path=matrix, root=root, out=root / "s2", jobs=1, shard=(2, 2))).run_dir
+    whole = run_and_report(RunOptions(matrix_path=matrix, root=root, out=root / "whole", jobs=2)).run_dir
+    shard_1 = run_and_report(RunOptions(matrix_path=matrix, root=root, out=root / "s1", jobs=1, shard=(1, 2))).run_dir
+    shard_2 = run_and_report(RunOptions(matrix_path=matrix, root=root, out=root / "s2", jobs=1, shard=(2, 2))).run_dir
     strict = write_matrix(root, MATRIX + "settings: {learned_margin: 0.99}\n", "strict.yaml")
-    broken = run_matrix(
+    broken = run_and_report(
         RunOptions(matrix_path=strict, root=root, out=root / "broken", jobs=2, compare_to="latest")
     ).run_dir
     return {"root": root, "whole": whole, "s1": shard_1, "s2": shard_2, "broken": broken}
@@ -96,10 +96,10 @@ expect:
   - {match: {lr: 0.003}, status: error, reason: "upstream bug 123", strict: false}
 """,
     )
-    outcome = run_matrix(RunOptions(matrix_path=matrix, root=tmp_path, jobs=2))
+    outcome = run_and_report(RunOptions(matrix_path=matrix, root=tmp_path, jobs=2))
     by_lr = {r.values["lr"]: r for r in outcome.results.values()}
     assert by_lr[0.0].status is Status.XFAIL and by_lr[0.0].expected["link"] == "https://example.invalid/1"
     assert by_lr[0.003].status is Status.XPASS and "expected error" in by_lr[0.003].reason
     assert outcome.exit_code == 0  # xpass without strict does not fail the run
     strict = write_matrix(tmp_path, matrix.read_text().replace("strict: false", "strict: true"), "strict.yaml")
-    assert run_matrix(RunOptions(matrix_path=strict, root=tmp_path / "s", jobs=2)).exit_code == 1
+    assert run_and_report(RunOptions(matrix_path=strict, root=tmp_path / "s", jobs=2)).exit_code == 1

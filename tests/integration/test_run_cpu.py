@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from qlora_check.execution.events import CellFinished
-from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.events import CellFinished
+from qlora_check.execution.run import RunOptions
 from qlora_check.results.models import Status
 from qlora_check.results.store import read_results, read_run
-from tests.conftest import write_matrix
+from tests.conftest import run_and_report, write_matrix
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     matrix = write_matrix(directory, MATRIX)
     root = directory / "reports"
     events: list[object] = []
-    outcome = run_matrix(RunOptions(matrix_path=matrix, root=root, jobs=2, timeout=25), events.append)
+    outcome = run_and_report(RunOptions(matrix_path=matrix, root=root, jobs=2, timeout=25), events.append)
     finished = [event.result for event in events if isinstance(event, CellFinished)]
     # one CellFinished per cell, carrying the recorded (judged) result: the progress bar counts these
     assert sorted(r.cell_id for r in finished) == sorted(outcome.results)

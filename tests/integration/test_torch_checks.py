@@ -12,13 +12,14 @@ from qlora_check.engines import checks as shared
 from qlora_check.engines.torch_engine import adapters, checks, measure, models
 from qlora_check.engines.torch_engine.adapters.llama_pro import expand_checkpoint
 from qlora_check.engines.torch_engine.base import load_base
-from qlora_check.engines.torch_engine.layers import without_layers
-from qlora_check.engines.torch_engine.optim import build_optimizer, build_scheduler, optimizer_state_precision
+from qlora_check.engines.torch_engine.inspect import quantization_summary
+from qlora_check.engines.torch_engine.optim import build_optimizer, build_scheduler
 from qlora_check.engines.torch_engine.precision import precision_plan
-from qlora_check.engines.torch_engine.quantizers import load_quantizer
-from qlora_check.engines.torch_engine.quantizers.inspect import quantization_summary
+from qlora_check.engines.torch_engine.quantize import load_quantizer
 from qlora_check.matrix.axes import normalise_values
 from qlora_check.matrix.cell import Cell
+from qlora_check.quantizers.bnb import optimizer_8bit_check, optimizer_state_precision
+from qlora_check.torch_models import without_layers
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::UserWarning")]
 CPU = torch.device("cpu")
@@ -138,7 +139,7 @@ def test_quantized_fails_when_the_quantizer_finds_nothing_quantized(checkpoint: 
 
 def test_lr_schedule_fails_when_the_scheduler_ignores_warmup() -> None:
     parameter = torch.nn.Parameter(torch.zeros(2))
-    optimizer, _ = build_optimizer("sgd", [parameter], 0.1, 0.0)
+    optimizer, _, _ = build_optimizer("sgd", [parameter], 0.1, 0.0)
     scheduler = build_scheduler("linear", optimizer, 10, 0)  # built without the warmup the cell asked for
     recorded = []
     for _ in range(10):
@@ -156,7 +157,7 @@ def test_optimizer_8bit_fails_with_bitsandbytes_default_min_size() -> None:
     optimizer = bnb.optim.AdamW8bit([parameter], lr=1e-3)  # default min_8bit_size=4096
     parameter.sum().backward()
     optimizer.step()
-    assert not shared.optimizer_8bit_check(*optimizer_state_precision(optimizer)).passed
-    optimizer, _ = build_optimizer("adamw_8bit", [parameter], 1e-3, 0.0)
+    assert not optimizer_8bit_check(*optimizer_state_precision(optimizer)).passed
+    optimizer, _, _ = build_optimizer("adamw_8bit", [parameter], 1e-3, 0.0)
     optimizer.step()
-    assert shared.optimizer_8bit_check(*optimizer_state_precision(optimizer)).passed
+    assert optimizer_8bit_check(*optimizer_state_precision(optimizer)).passed

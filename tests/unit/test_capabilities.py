@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qlora_check.capabilities import HostCapabilities, not_applicable_reason
+from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.matrix import Cell
 
 
@@ -40,7 +41,7 @@ def test_valid_combinations_have_no_reason(values: dict[str, str]) -> None:
 
 
 def test_this_host_runs_cpu_and_skips_absent_accelerators() -> None:
-    host = HostCapabilities.detect()
+    host = detect_host_capabilities()
     assert host.skip_reason(Cell.from_values({})) is None
     if host.cuda_devices == 0:
         assert "no CUDA device" in (host.skip_reason(Cell.from_values({"backend": "cuda"})) or "")
@@ -53,4 +54,4 @@ def test_missing_library_is_a_skip_with_an_install_hint() -> None:
         modules={"torch": True, "transformers": True, "peft": True, "hqq": False}, cuda_devices=0, mps=False
     )
     reason = host.skip_reason(Cell.from_values({"train_type": "qlora", "quantizer": "hqq-4bit"}))
-    assert reason == "hqq is not installed (pip install hqq)"
+    assert reason == "hqq is not installed (pip install 'qlora-check[hqq]')"

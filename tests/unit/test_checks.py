@@ -7,6 +7,7 @@ import math
 import pytest
 
 from qlora_check.engines import checks
+from qlora_check.quantizers.bnb import optimizer_8bit_check
 
 
 def test_finite_fails_on_nan_and_on_no_losses() -> None:
@@ -90,5 +91,5 @@ def test_frozen_base_fails_on_a_changed_or_missing_tensor() -> None:
 
 
 def test_optimizer_8bit_fails_when_every_state_is_32_bit() -> None:
-    assert checks.optimizer_8bit_check(3, 1).passed
-    assert not checks.optimizer_8bit_check(0, 5).passed
+    assert optimizer_8bit_check(3, 1).passed
+    assert not optimizer_8bit_check(0, 5).passed

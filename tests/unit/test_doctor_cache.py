@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qlora_check.capabilities import HostCapabilities
 from qlora_check.doctor import cache
+from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.doctor.models import ProbeResult
 from qlora_check.errors import QloraCheckError
 from qlora_check.host import nvidia_gpus
@@ -75,7 +75,7 @@ def write_verdicts(directory: Path, *results: ProbeResult, devices: dict[str, ob
 
 def test_a_failed_family_probe_skips_that_family_on_that_backend_only(tmp_path: Path) -> None:
     write_verdicts(tmp_path, failed("cpu", "bnb"), failed("cpu", "hqq", status="timeout", reason="slow"))
-    host = HostCapabilities.detect(tmp_path)
+    host = detect_host_capabilities(tmp_path)
     bnb = host.skip_reason(Cell.from_values({"train_type": "qlora", "quantizer": "bnb-int8"}))
     assert bnb is not None
     assert bnb.startswith("doctor: the bnb probe fails on cpu: RuntimeError: kernel boom")
@@ -83,7 +83,7 @@ def test_a_failed_family_probe_skips_that_family_on_that_backend_only(tmp_path: 
     assert host.skip_reason(Cell.from_values({"train_type": "qlora", "quantizer": "hqq-4bit"})) is None
     assert host.skip_reason(Cell.from_values({"train_type": "lora"})) is None
     assert (
-        HostCapabilities.detect(tmp_path / "empty").skip_reason(
+        detect_host_capabilities(tmp_path / "empty").skip_reason(
             Cell.from_values({"train_type": "qlora", "quantizer": "bnb-nf4"})
         )
         is None
@@ -92,7 +92,7 @@ def test_a_failed_family_probe_skips_that_family_on_that_backend_only(tmp_path: 
 
 def test_a_failed_plain_probe_skips_every_cell_of_the_backend(tmp_path: Path) -> None:
     write_verdicts(tmp_path, failed("cpu", "none", status="crash", reason="killed by SIGILL"))
-    host = HostCapabilities.detect(tmp_path)
+    host = detect_host_capabilities(tmp_path)
     reason = host.skip_reason(Cell.from_values({"train_type": "full"}))
     assert reason is not None and "plain LoRA forward/backward fails on cpu: killed by SIGILL" in reason
 
@@ -100,7 +100,7 @@ def test_a_failed_plain_probe_skips_every_cell_of_the_backend(tmp_path: Path) ->
 def test_cached_device_details_make_backend_reasons_precise(tmp_path: Path) -> None:
     cpu_only = {"importable": True, "version": "2.13.0+cpu", "cuda_build": None, "hip_build": None}
     write_verdicts(tmp_path, devices={"torch": cpu_only, "mlx": {"importable": False, "error": "ImportError: x"}})
-    host = HostCapabilities.detect(tmp_path)
+    host = detect_host_capabilities(tmp_path)
     cuda = host.skip_reason(Cell.from_values({"backend": "cuda"}))
     if not nvidia_gpus():
         assert cuda == (

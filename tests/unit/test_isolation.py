@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qlora_check.execution.isolation import CellJob, cap_log, signal_name, wait_capping_log
+from qlora_check.execution.job import CellJob
+from qlora_check.execution.launchers.process import cap_log, signal_name, wait_capping_log
 from qlora_check.matrix import Cell
 from qlora_check.results.store import default_run_dir
 

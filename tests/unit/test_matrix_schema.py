@@ -46,6 +46,22 @@ def test_mistakes_get_one_clear_line(text: str, expected: list[str]) -> None:
         assert fragment in message
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "version: 1\nname: x\naxes:\n  backend: cpu\n  quantizer: [none, hqq-5bit]\n",
+            "axes.quantizer[1] (line 5, column 21)",
+        ),
+        ("version: 1\nname: x\naxes:\n  stepz: 3\n", "axes.stepz (line 4, column 3)"),
+        ("version: 1\nname: x\ninclude:\n  - backend: cpu\n    bakend: x\n", "include[0].bakend (line 5"),
+        ("version: 1\nname: x\nsettings:\n  timout: 3\n", "settings.timout (line 4, column 3)"),
+    ],
+)
+def test_errors_name_the_yaml_line_and_column(text: str, where: str) -> None:
+    assert where in error_of(text)
+
+
 def test_exclude_of_an_axis_the_matrix_does_not_have_is_refused() -> None:
     from qlora_check.matrix import expand
 

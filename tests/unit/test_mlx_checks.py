@@ -19,9 +19,9 @@ from mlx.utils import tree_flatten
 
 from qlora_check.engines.data import load_batches
 from qlora_check.engines.mlx_engine import adapters, checks, models
-from qlora_check.engines.mlx_engine.quantize import block_linears, quantize
 from qlora_check.engines.mlx_engine.train import eval_loss, train
 from qlora_check.matrix.cell import Cell
+from qlora_check.quantizers.mlx import block_linears, quantize
 
 BATCH, SEQ_LEN = 8, 32
 

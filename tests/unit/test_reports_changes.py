@@ -11,7 +11,8 @@ import jsonschema
 import pytest
 
 from qlora_check.reports import write_reports
-from qlora_check.reports.compare import compare_runs, write_comparison
+from qlora_check.reports.compare import compare_runs
+from qlora_check.reports.finish import write_comparison
 from qlora_check.reports.json_report import report_schema
 from qlora_check.reports.model import load_report
 from tests.unit.reports_support import HOSTILE, MIXED, edited_run

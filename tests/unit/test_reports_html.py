@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from qlora_check.execution.events import Event, Notice
+from qlora_check.events import Event, Notice
 from qlora_check.reports import write_reports, write_reports_after_run
 from qlora_check.reports.html import safe_json
 from qlora_check.reports.logs import clean_text, log_tail

@@ -74,16 +74,28 @@ def test_final_keeps_the_last_final_result_of_each_cell(tmp_path: Path) -> None:
     assert {k: v.status for k, v in final.items()} == {"a": Status.PASS, "b": Status.INTERRUPTED}
 
 
+HOLD_LOCK = (
+    "import fcntl, os, sys, time\n"
+    "handle = open(sys.argv[1], 'a+')\n"
+    "fcntl.flock(handle.fileno(), fcntl.LOCK_EX)\n"
+    "handle.seek(0); handle.truncate(); handle.write(str(os.getpid())); handle.flush()\n"
+    "print('held', flush=True)\n"
+    "time.sleep(30)\n"
+)
+
+
 def test_the_lock_refuses_a_live_writer_and_takes_over_a_dead_ones(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        (tmp_path / ".lock").write_text(str(sleeper.pid))
-        with pytest.raises(RunLockedError, match=f"pid {sleeper.pid}"):
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
             RunWriter(tmp_path).acquire()
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    RunWriter(tmp_path).acquire()  # the owner is dead now: taken over
+        holder.kill()
+        holder.wait()
+    RunWriter(tmp_path).acquire()  # the owner is dead now: the kernel released its lock
     assert (tmp_path / ".lock").read_text() == str(os.getpid())
 
 

@@ -14,20 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from qlora_check.execution.events import ignore
-from qlora_check.execution.isolation import CellJob
+from qlora_check.events import ignore
+from qlora_check.execution.job import CellJob
+from qlora_check.execution.ordering import expected_seconds, heuristic_seconds, longest_first, previous_durations
+from qlora_check.execution.resources import CPU, CUDA, METAL, Demand, SlotPool, demand_for, resource_of
 from qlora_check.execution.scheduler import run_jobs
-from qlora_check.execution.slots import (
-    CPU,
-    CUDA,
-    METAL,
-    SlotPool,
-    expected_seconds,
-    heuristic_seconds,
-    longest_first,
-    previous_durations,
-    resource_of,
-)
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import RunWriter, point_latest
@@ -35,7 +26,13 @@ from qlora_check.results.store import RunWriter, point_latest
 
 def job(tmp_path: Path, **values: object) -> CellJob:
     cell = Cell.from_values(values)  # type: ignore[arg-type]
-    return CellJob(cell=cell, work_dir=tmp_path / cell.id, log_path=tmp_path / f"{cell.id}.log", timeout_s=60)
+    return CellJob(
+        cell=cell,
+        work_dir=tmp_path / cell.id,
+        log_path=tmp_path / f"{cell.id}.log",
+        timeout_s=60,
+        demand=demand_for(cell),
+    )
 
 
 class RecordingLauncher:
@@ -108,18 +105,49 @@ def test_metal_cells_run_one_at_a_time(tmp_path: Path) -> None:
 
 def test_a_cell_asking_for_more_threads_than_the_budget_is_clamped(tmp_path: Path) -> None:
     pool = SlotPool(2)
-    granted = pool.try_acquire(replace(job(tmp_path), threads=8))
-    assert granted is not None
-    pinned, grant = granted
+    grant = pool.try_acquire(replace(job(tmp_path).demand, threads=8))
+    assert grant is not None
+    pinned = job(tmp_path).with_grant(grant)
     assert pinned.threads == 2 and grant.threads == 2
-    assert pool.try_acquire(job(tmp_path, seed=1)) is None  # the budget is spent
+    assert pool.try_acquire(job(tmp_path, seed=1).demand) is None  # the budget is spent
     pool.release(grant)
-    assert pool.try_acquire(job(tmp_path, seed=1)) is not None
+    assert pool.try_acquire(job(tmp_path, seed=1).demand) is not None
 
 
 def test_cuda_cells_without_devices_fail_early(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no CUDA device"):
         run_jobs([job(tmp_path, backend="cuda")], RecordingLauncher(), 2, lambda r: None, ignore, pool=SlotPool(2))
+
+
+def test_a_two_device_demand_gets_two_distinct_devices_or_waits() -> None:
+    pool = SlotPool(8, ["0", "1", "2"])
+    pair = Demand(threads=2, device_kind=CUDA, devices=2)
+    first = pool.try_acquire(pair)
+    assert first is not None and len(set(first.devices)) == 2 and first.threads == 2
+    assert pool.try_acquire(pair) is None  # one device left: the second pair waits
+    single = pool.try_acquire(Demand(device_kind=CUDA, devices=1))
+    assert single is not None and single.devices[0] not in first.devices
+    pool.release(first)
+    second = pool.try_acquire(pair)
+    assert second is not None and set(second.devices) == set(first.devices)
+    with pytest.raises(Exception, match="need 4 device"):
+        pool.check([Demand(device_kind=CUDA, devices=4)])
+
+
+def test_a_launcher_that_raises_costs_its_cell_not_the_run(tmp_path: Path) -> None:
+    class Broken(RecordingLauncher):
+        def run(self, job: CellJob) -> CellResult:
+            if job.cell["seed"] == 1:
+                raise OSError("no space left on device")
+            return super().run(job)
+
+    recorded: list[CellResult] = []
+    jobs = [job(tmp_path, seed=seed) for seed in range(3)]
+    assert not run_jobs(jobs, Broken(), 2, recorded.append, ignore)
+    statuses = {result.values["seed"]: result.status for result in recorded}
+    assert statuses == {0: Status.PASS, 1: Status.ERROR, 2: Status.PASS}
+    broken = next(result for result in recorded if result.values["seed"] == 1)
+    assert "OSError: no space left on device" in broken.reason
 
 
 def test_longest_expected_first_uses_history_then_the_heuristic(tmp_path: Path) -> None:

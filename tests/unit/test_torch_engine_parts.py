@@ -8,14 +8,18 @@ import torch
 from qlora_check.engines.lora_targets import lora_targets
 from qlora_check.engines.torch_engine.adapters.llama_pro import new_block_positions
 from qlora_check.engines.torch_engine.precision import precision_plan
-from qlora_check.engines.torch_engine.quantizers import QUANTIZER_FAMILIES, family_of, load_quantizer
+from qlora_check.engines.torch_engine.quantize import load_quantizer
 from qlora_check.errors import UnknownNameError
-from qlora_check.matrix.axes import BNB_QUANTIZERS, HQQ_QUANTIZERS, QUANTO_QUANTIZERS
+from qlora_check.matrix.axes import QUANTIZERS as QUANTIZER_VALUES
+from qlora_check.quantizers import QUANTIZERS, family_of
 
 
 def test_every_torch_quantizer_value_has_a_registered_family() -> None:
-    for quantizer in (*BNB_QUANTIZERS, *HQQ_QUANTIZERS, *QUANTO_QUANTIZERS):
-        assert family_of(quantizer) in QUANTIZER_FAMILIES
+    torch_values = [value for value in QUANTIZER_VALUES if value != "none" and not value.startswith("mlx-")]
+    assert torch_values
+    for quantizer in torch_values:
+        family = family_of(quantizer)
+        assert family is not None and family.family in QUANTIZERS and "torch" in family.engines
     assert load_quantizer("hqq-4bit").family == "hqq"
 
 

@@ -14,8 +14,8 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from qlora_check.engines.mlx_engine.adapters import ADAPTER_LEAVES
-from qlora_check.engines.mlx_engine.quantize import QuantizationReport
 from qlora_check.engines.mlx_engine.train import scalar
+from qlora_check.quantizers.mlx import QuantizationReport
 from qlora_check.results.models import CheckResult
 
 Snapshot = dict[str, mx.array]

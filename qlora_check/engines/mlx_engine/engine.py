@@ -15,10 +15,10 @@ from qlora_check.engines.interface import CellContext, Engine, EngineOutput
 from qlora_check.engines.memory import MIB, MemoryTracker
 from qlora_check.engines.mlx_engine import adapters, checks, models, optim, schedules
 from qlora_check.engines.mlx_engine.parity import run_parity
-from qlora_check.engines.mlx_engine.quantize import block_linears, quantize
 from qlora_check.engines.mlx_engine.runtime import import_mlx_lm, runtime_info
 from qlora_check.engines.mlx_engine.train import enable_gradient_checkpointing, eval_loss, train
 from qlora_check.matrix.cell import Cell
+from qlora_check.quantizers.mlx import block_linears, quantize
 from qlora_check.results.models import CheckResult
 
 

@@ -11,9 +11,10 @@ from typing import Any
 import torch
 
 from qlora_check.engines.torch_engine import models
+from qlora_check.engines.torch_engine.inspect import quantization_summary
 from qlora_check.engines.torch_engine.precision import PrecisionPlan
-from qlora_check.engines.torch_engine.quantizers import QuantizeRequest, load_quantizer
-from qlora_check.engines.torch_engine.quantizers.inspect import quantization_summary
+from qlora_check.engines.torch_engine.quantize import load_quantizer
+from qlora_check.quantizers.interface import QuantizeRequest
 
 
 def load_base(

@@ -23,16 +23,13 @@ from qlora_check.engines.torch_engine import adapters, checks, measure
 from qlora_check.engines.torch_engine.base import load_base
 from qlora_check.engines.torch_engine.device_memory import DevicePeaks
 from qlora_check.engines.torch_engine.inputs import CellInputs, prepare_inputs
-from qlora_check.engines.torch_engine.layers import without_layers
-from qlora_check.engines.torch_engine.optim import (
-    build_optimizer,
-    build_scheduler,
-    optimizer_state_precision,
-)
+from qlora_check.engines.torch_engine.optim import build_optimizer, build_scheduler
 from qlora_check.engines.torch_engine.precision import PrecisionPlan, precision_plan
 from qlora_check.engines.torch_engine.train import train
+from qlora_check.libraries import tracked_distributions
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CheckResult
+from qlora_check.torch_models import without_layers
 
 MAX_RECORDED_WARNINGS = 20
 
@@ -75,8 +72,8 @@ class _CellRun:
     def run(self) -> EngineOutput:
         values = self.values
         torch.manual_seed(int(values["seed"]))
-        # An unquantized base is part of "load"; a quantized one gets its own phase (bitsandbytes quantizes
-        # while loading, hqq and quanto after loading, both inside that phase).
+        # An unquantized base is part of "load"; a quantized one gets its own phase (some families quantize
+        # while loading, others after loading: both inside that phase).
         quantized = values["quantizer"] != "none"
         with self._phase("load"):
             inputs = prepare_inputs(values, self.context.work_dir)
@@ -101,7 +98,7 @@ class _CellRun:
             if values["gradient_checkpointing"]:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # type: ignore[operator]
             trainable = [p for p in model.parameters() if p.requires_grad]
-            optimizer, optimizer_settings = build_optimizer(
+            optimizer, optimizer_settings, optimizer_check = build_optimizer(
                 str(values["optimizer"]), trainable, float(values["lr"]), float(values["weight_decay"])
             )
             warmup = shared.warmup_steps(float(values["warmup"]), int(values["steps"]))
@@ -129,8 +126,8 @@ class _CellRun:
         self.checks.append(shared.lr_schedule_check(record.lrs, expected))
         if adapted.kind != "full":
             self.checks.append(shared.frozen_base_check(frozen_before, measure.frozen_hashes(model)))
-        if str(values["optimizer"]).endswith("8bit"):
-            self.checks.append(shared.optimizer_8bit_check(*optimizer_state_precision(optimizer)))
+        if optimizer_check is not None:
+            self.checks.append(optimizer_check(optimizer))
         self.checks.append(self._checkpoint(adapted, inputs))
         if self.device.type != "cpu":
             self.checks.append(checks.device_transfer_check(inputs.unexpanded, inputs.eval_batch, self.device))
@@ -211,7 +208,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str] = {}
-    for name in ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "hqq", "optimum-quanto"):
+    for name in tracked_distributions():
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -9,18 +9,17 @@ from typing import Any
 
 import torch
 
+from qlora_check.engines.torch_engine.inspect import tensor_bytes
 from qlora_check.engines.torch_engine.precision import PrecisionPlan
-from qlora_check.engines.torch_engine.quantizers.inspect import tensor_bytes
 
 
 @contextlib.contextmanager
 def measuring(model: torch.nn.Module) -> Iterator[None]:
     """Train mode with every dropout module switched off: deterministic, and never eval mode.
 
-    Eval mode is avoided on purpose: bitsandbytes 0.50 Linear4bit, on a CPU with AVX512-BF16, repacks its
-    weight in place the first time it runs in eval mode without grad, storing absmax in bf16 (lossy). A check
-    that ran the model in eval mode would change the frozen base it is checking (measured: logits moved by
-    0.03 after a save/reload round trip).
+    Eval mode is avoided on purpose: a 4-bit layer can repack its weight in place the first time it runs in
+    eval mode without grad (lossy; see `quantizers/bnb.py`). A check that ran the model in eval mode would
+    change the frozen base it is checking (measured: logits moved by 0.03 after a save/reload round trip).
     """
     was_training = model.training
     model.train()

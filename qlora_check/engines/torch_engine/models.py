@@ -7,12 +7,14 @@ every cell, as it would for a real checkpoint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from qlora_check.engines.tiny_models import TINY_MODELS
+from qlora_check.torch_models import load
+
+__all__ = ["load", "materialise"]
 
 
 def materialise(model_name: str, seed: int, directory: Path) -> Path:
@@ -26,9 +28,3 @@ def materialise(model_name: str, seed: int, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     return directory
-
-
-def load(checkpoint: Path | str, dtype: torch.dtype, **kwargs: Any) -> PreTrainedModel:
-    """The model at ``checkpoint`` through the real loading path."""
-    model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=dtype, **kwargs)
-    return model

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
 from qlora_check.engines.checks import SCHEDULE_ARGUMENTS, warmup_steps
+from qlora_check.quantizers import family_for_optimizer
+from qlora_check.results.models import CheckResult
 
-__all__ = ["build_optimizer", "build_scheduler", "optimizer_state_precision", "warmup_steps"]
+__all__ = ["build_optimizer", "build_scheduler", "warmup_steps"]
 
-# bitsandbytes keeps tensors under min_8bit_size elements (default 4096) in 32-bit; tiny LoRA matrices
-# would never reach the 8-bit path. The optimizer_8bit check proves the path ran.
-MIN_8BIT_SIZE = 16
+AfterTraining = Callable[[torch.optim.Optimizer], CheckResult]
 
 
 def build_optimizer(
     name: str, parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float
-) -> tuple[torch.optim.Optimizer, dict[str, Any]]:
-    """The optimizer and the settings it really uses (recorded in results)."""
+) -> tuple[torch.optim.Optimizer, dict[str, Any], AfterTraining | None]:
+    """The optimizer, the settings it really uses (recorded in results), and the check a quantizer family
+    wants run on it after training (its optimizers' own state check), if any."""
     params = list(parameters)
     optimizer: torch.optim.Optimizer
-    if name == "adamw":
+    extra: dict[str, Any] = {}
+    after: AfterTraining | None = None
+    family = family_for_optimizer(name)
+    if family is not None:
+        optimizer, extra, after = family.optimizer_builder()(name, params, lr, weight_decay)
+    elif name == "adamw":
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     elif name == "adam":
         optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -31,17 +37,10 @@ def build_optimizer(
         optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     elif name == "adadelta":
         optimizer = torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
-    elif name in ("adamw_8bit", "paged_adamw_8bit"):
-        import bitsandbytes as bnb
-
-        optimizer_class = bnb.optim.PagedAdamW8bit if name.startswith("paged") else bnb.optim.AdamW8bit
-        optimizer = optimizer_class(params, lr=lr, weight_decay=weight_decay, min_8bit_size=MIN_8BIT_SIZE)
     else:
         raise ValueError(f"unknown optimizer {name!r}")
-    settings = {key: _plain(value) for key, value in optimizer.defaults.items()}
-    if name in ("adamw_8bit", "paged_adamw_8bit"):
-        settings["min_8bit_size"] = MIN_8BIT_SIZE
-    return optimizer, {"class": f"{type(optimizer).__module__}.{type(optimizer).__name__}", **settings}
+    settings = {key: _plain(value) for key, value in optimizer.defaults.items()} | extra
+    return optimizer, {"class": f"{type(optimizer).__module__}.{type(optimizer).__name__}", **settings}, after
 
 
 def build_scheduler(
@@ -69,19 +68,6 @@ def build_scheduler(
         scheduler_specific_kwargs=arguments or None,
     )
     return scheduler
-
-
-def optimizer_state_precision(optimizer: torch.optim.Optimizer) -> tuple[int, int]:
-    """How many parameters have 8-bit (uint8) and how many 32-bit first-moment state, after a step."""
-    eight_bit = thirty_two_bit = 0
-    for state in optimizer.state.values():
-        first = state.get("state1")
-        if isinstance(first, torch.Tensor):
-            if first.dtype == torch.uint8:
-                eight_bit += 1
-            else:
-                thirty_two_bit += 1
-    return eight_bit, thirty_two_bit
 
 
 def _plain(value: Any) -> Any:

@@ -35,8 +35,8 @@ class PrecisionPlan:
     def apply(self, model: torch.nn.Module) -> None:
         """Move floating-point parameters (and buffers) to the planned dtypes."""
         for parameter in model.parameters():
-            # Only plain parameters: quantized weights (bnb Params4bit / Int8Params, quanto tensors) keep
-            # their storage dtype, which may be nominally floating (bnb quant_storage, quanto).
+            # Only plain parameters: quantized weights (parameter and tensor subclasses) keep their storage
+            # dtype, which may be nominally floating (a 4-bit storage dtype, packed tensor subclasses).
             if type(parameter) is not torch.nn.Parameter or type(parameter.data) is not torch.Tensor:
                 continue
             if parameter.is_floating_point() and parameter.dtype != self.param_dtype:

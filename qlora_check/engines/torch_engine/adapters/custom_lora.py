@@ -1,7 +1,7 @@
 """The project's own LoRA layer: y = base(x) + (alpha / r) · B(A(dropout(x))), A random, B zero.
 
-It wraps any linear-like module that has in_features and out_features — nn.Linear, bitsandbytes
-Linear4bit / Linear8bitLt, HQQLinear, quanto QLinear — without knowing how the base computes, which is
+It wraps any linear-like module that has in_features and out_features — nn.Linear or any quantizer
+family's quantized linear layer — without knowing how the base computes, which is
 what makes it a test of the quantized layers' own forward and backward.
 """
 

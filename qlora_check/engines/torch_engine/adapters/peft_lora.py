@@ -1,4 +1,4 @@
-"""peft LoRA and DoRA, over an unquantized or quantized base (peft picks its bnb / hqq layer variants)."""
+"""peft LoRA and DoRA, over an unquantized or quantized base (peft picks its layer variant per quantized layer type)."""
 
 from __future__ import annotations
 

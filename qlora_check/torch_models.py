@@ -1,11 +1,25 @@
-"""Decoder blocks of a Hugging Face causal LM: find them, and hide some of them for a while."""
+"""Hugging Face causal LMs in torch: load one through the real loading path, find its decoder blocks, and
+hide some of them for a while.
+
+Below both the engines and the quantizer families (each family's torch implementation loads a checkpoint
+its own way), so neither has to import the other. Import only where torch may be imported.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel
+
+
+def load(checkpoint: Path | str, dtype: torch.dtype, **kwargs: Any) -> PreTrainedModel:
+    """The model at ``checkpoint`` through the real loading path (``from_pretrained``)."""
+    model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=dtype, **kwargs)
+    return model
 
 
 def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:

@@ -1,5 +1,6 @@
-"""The MLX probe (runs in the probe worker): a linear layer, optionally quantized with
-``mlx.nn.QuantizedLinear``, a hand-written LoRA adapter, value and gradient on MLX's default device.
+"""The MLX engine's doctor probe (runs in a probe subprocess): a block of linear layers quantized by the
+family's own code (the same ``quantize`` the cells use), a hand-written LoRA adapter, value and gradient on
+MLX's default device.
 """
 
 from __future__ import annotations
@@ -11,8 +12,18 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from qlora_check.quantizers import QUANTIZERS
+
 IN_FEATURES, OUT_FEATURES, RANK, BATCH = 128, 64, 4, 8
 MAX_RELATIVE_ERROR = 0.5
+
+
+class _Block(nn.Module):  # type: ignore[misc]
+    """The smallest model the family's ``quantize`` recognises: one Linear inside ``layers``."""
+
+    def __init__(self, base: nn.Linear) -> None:
+        super().__init__()
+        self.layers = [base]
 
 
 def run_probe(backend: str, family: str) -> dict[str, Any]:
@@ -21,7 +32,11 @@ def run_probe(backend: str, family: str) -> dict[str, Any]:
     base = nn.Linear(IN_FEATURES, OUT_FEATURES, bias=False)
     inputs = mx.random.normal((BATCH, IN_FEATURES))
     reference = base(inputs)
-    layer: nn.Module = nn.QuantizedLinear.from_linear(base, group_size=64, bits=4) if family == "mlx" else base
+    block = _Block(base)
+    if family != "none":
+        spec = QUANTIZERS.get(family)
+        spec.implementation("mlx").quantize(block, spec.probe_value, 64)
+    layer: nn.Module = block.layers[0]
     layer.freeze()
     lora_a = mx.random.normal((RANK, IN_FEATURES)) * 0.1
     lora_b = mx.random.normal((OUT_FEATURES, RANK)) * 0.1

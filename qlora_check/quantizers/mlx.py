@@ -1,7 +1,9 @@
 """The ``mlx-*bit`` quantizers: ``mlx.nn.quantize`` (affine, per group) over the transformer blocks' Linears.
 
+This module is also the MLX family's spec; mlx is imported inside the functions, so plan can read the spec.
+
 ``nn.quantize`` with its defaults also quantizes the token embedding and the output layer; the torch
-quantizers (bitsandbytes, HQQ, quanto as peft users run them) leave those in float. To compare like with
+quantizer families (as peft users run them) leave those in float. To compare like with
 like, only the Linear layers inside ``model.layers`` are quantized; the embedding and ``lm_head`` stay in
 the cell's float dtype. The result says exactly which modules were quantized, with bits and group size.
 """
@@ -9,13 +11,28 @@ the cell's float dtype. The result says exactly which modules were quantized, wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlx.core as mx
-import mlx.nn as nn
+from qlora_check.quantizers.interface import QuantizerSpec
+
+if TYPE_CHECKING:
+    import mlx.core as mx
+    import mlx.nn as nn
 
 BITS = {"mlx-2bit": 2, "mlx-3bit": 3, "mlx-4bit": 4, "mlx-6bit": 6, "mlx-8bit": 8}
 MODE = "affine"
+SPEC = QuantizerSpec(
+    family="mlx",
+    title="MLX",
+    values=tuple(BITS),
+    aliases={"mlx": "mlx-4bit"},
+    import_name="mlx",
+    pip_name="mlx",
+    extra="mlx",
+    engines={"mlx": "qlora_check.quantizers.mlx:MlxQuantizer"},
+    train_types=("qlora", "qdora"),
+    probe_value="mlx-4bit",
+)
 
 
 @dataclass
@@ -43,8 +60,25 @@ class QuantizationReport:
         }
 
 
+class MlxQuantizer:
+    """The family's MLX implementation, as `QuantizerSpec.implementation("mlx")` returns it."""
+
+    family = "mlx"
+    distribution = "mlx"
+
+    def quantize(self, model: nn.Module, quantizer: str, group_size: int) -> QuantizationReport:
+        return quantize(model, quantizer, group_size)
+
+    def is_quantized(self, module: nn.Module) -> bool:
+        import mlx.nn as nn
+
+        return isinstance(module, nn.QuantizedLinear)
+
+
 def block_linears(model: nn.Module) -> list[str]:
     """Paths of the float Linear layers inside the transformer blocks: the ones a quantizer targets."""
+    import mlx.nn as nn
+
     return sorted(
         path
         for path, module in model.named_modules()
@@ -54,6 +88,9 @@ def block_linears(model: nn.Module) -> list[str]:
 
 def quantize(model: nn.Module, quantizer: str, group_size: int) -> QuantizationReport:
     """Quantize the blocks' Linears in place; ``none`` quantizes nothing."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
     if quantizer == "none":
         return QuantizationReport(quantizer, left_in_float=_float_linears(model))
     if quantizer not in BITS:
@@ -82,6 +119,8 @@ def quantize(model: nn.Module, quantizer: str, group_size: int) -> QuantizationR
 
 
 def _is_float_linear(module: nn.Module) -> bool:
+    import mlx.nn as nn
+
     return isinstance(module, (nn.Linear, nn.Embedding)) and not isinstance(
         module, (nn.QuantizedLinear, nn.QuantizedEmbedding)
     )
@@ -102,6 +141,9 @@ def _check_group_size(model: nn.Module, targets: set[str], group_size: int) -> N
 
 def _relative_error(model: nn.Module, originals: dict[str, mx.array]) -> float:
     """‖W − dequant(Q(W))‖ / ‖W‖ over all quantized weights: how much the base moved."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
     error = total = 0.0
     for path, module in model.named_modules():
         if path not in originals or not isinstance(module, nn.QuantizedLinear):

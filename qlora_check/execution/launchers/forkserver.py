@@ -1,10 +1,10 @@
-"""Warm isolated workers: cells forked from a fork server that has imported the heavy modules once.
+"""Warm isolated workers: children forked from a fork server that has imported the heavy modules once.
 
 A fresh interpreter pays 5-6 s of imports (torch, transformers, peft) before a tiny cell's 0.2 s of
 compute; a child forked from a warm server starts in milliseconds and is still its own process
 (own process group, log, environment and threads), so a crash, OOM or hang stays in its cell.
 The server side lives in `forkserver_server`; this module is the harness side, a `Launcher` that
-reuses `isolation.classify` and `kill_group` exactly as the spawning launcher does.
+waits and kills exactly as the spawning launcher does.
 """
 
 from __future__ import annotations
@@ -23,49 +23,44 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from qlora_check.capabilities import OPTIMIZER_LIBRARY, QUANTIZER_LIBRARY, engine_for
-from qlora_check.execution.isolation import (
-    CellJob,
-    SubprocessLauncher,
-    cell_environment,
-    classify,
+from qlora_check.engines import engine_for_backend
+from qlora_check.execution.launchers.interface import Launcher
+from qlora_check.execution.launchers.process import (
+    child_environment,
     kill_group,
+    log_tail,
     oom_killer_struck,
+    read_result_file,
     wait_capping_log,
-    write_spec,
 )
+from qlora_check.execution.launchers.spawn import SpawnLauncher
+from qlora_check.execution.launchers.types import LaunchRequest, RawOutcome
 from qlora_check.execution.limits import kernel_oom_kills
 from qlora_check.matrix.cell import Cell
-from qlora_check.results.models import CellResult
+from qlora_check.quantizers import family_for_optimizer, family_of
 from qlora_check.results.store import utc_now
 
 ISOLATION_VARIABLE = "QLORA_CHECK_ISOLATION"  # "spawn" forces a fresh interpreter per cell
 READY_TIMEOUT_S = 300.0
-ENGINE_PRELOADS = {
-    "torch": ("torch", "transformers", "peft", "qlora_check.engines.torch_engine.engine"),
-    # mlx-lm imports transformers (and through it torch, when installed): nothing torch is added here.
-    "mlx": ("mlx.core", "mlx_lm", "qlora_check.engines.mlx_engine.engine"),
-}
-WARMUP_ENGINES = ("torch",)  # MLX starts a thread on its first op, which would make the server unsafe to fork
 
 
 def preload_for(cells: Iterable[Cell]) -> tuple[list[str], list[str]]:
-    """The modules the run's cells need, and the engines worth a warm-up cell; nothing else."""
+    """The modules the run's cells need (their engines' preloads and their quantizer families' libraries,
+    where the family has an implementation in that engine), and the engines worth a warm-up cell."""
     modules: list[str] = []
     engines: list[str] = []
+    warm: list[str] = []
     for cell in cells:
-        engine = engine_for(str(cell["backend"]))
-        if engine not in engines:
-            engines.append(engine)
-            modules.extend(name for name in ENGINE_PRELOADS[engine] if name not in modules)
-        if engine == "torch":
-            for library in (
-                QUANTIZER_LIBRARY.get(str(cell["quantizer"])),
-                OPTIMIZER_LIBRARY.get(str(cell["optimizer"])),
-            ):
-                if library and library[0] not in modules:
-                    modules.append(library[0])
-    return modules, [engine for engine in engines if engine in WARMUP_ENGINES]
+        engine = engine_for_backend(cell.typed.backend)
+        if engine.name not in engines:
+            engines.append(engine.name)
+            modules.extend(name for name in engine.preload if name not in modules)
+            if engine.warm_up:
+                warm.append(engine.name)
+        for family in (family_of(cell.typed.quantizer), family_for_optimizer(cell.typed.optimizer)):
+            if family is not None and engine.name in family.engines and family.import_name not in modules:
+                modules.append(family.import_name)
+    return modules, warm
 
 
 def spawn_reason(cells: Iterable[Cell]) -> str | None:
@@ -75,16 +70,21 @@ def spawn_reason(cells: Iterable[Cell]) -> str | None:
         return f"{ISOLATION_VARIABLE}=spawn"
     if not sys.platform.startswith("linux"):
         return f"fork is unsafe on {sys.platform} (Apple frameworks and Metal do not survive fork)"
-    if any(cell["backend"] == "mps" for cell in cells):
-        return "mps cells: Metal does not survive fork"
+    for cell in cells:
+        backend = cell.typed.backend
+        engine = engine_for_backend(backend)
+        if engine.resource_of(backend) == "metal":
+            return f"{backend} cells: Metal does not survive fork"
+        if not engine.fork_safe:
+            return f"the {engine.name} engine's cells must not be forked"
     return None
 
 
-def choose_launcher(cells: list[Cell], log_dir: Path) -> ForkServerLauncher | SubprocessLauncher:
+def choose_launcher(cells: list[Cell], log_dir: Path) -> Launcher:
     """A fork server with what these cells need preloaded, or a spawning launcher where forking is unsafe."""
     reason = spawn_reason(cells)
     if reason is not None:
-        launcher = SubprocessLauncher()
+        launcher = SpawnLauncher()
         launcher.isolation = f"spawn: {reason}"
         return launcher
     modules, warmup = preload_for(cells)
@@ -159,19 +159,19 @@ class ForkedProcess:
         self._done.set()
 
 
-class ForkServerLauncher:
-    """Runs each cell in a child forked from a warm, single-threaded fork server. Thread-safe.
+class ForkServerLauncher(Launcher):
+    """Runs each child forked from a warm, single-threaded fork server. Thread-safe.
 
-    Falls back to `SubprocessLauncher` (and says why in `isolation`) when the server cannot start,
+    Falls back to `SpawnLauncher` (and says why in `isolation`) when the server cannot start,
     reports itself unsafe to fork, or dies.
     """
 
     def __init__(self, preload: list[str], warmup: list[str], log_path: Path | None = None) -> None:
+        super().__init__()
         self.isolation = "forkserver"
         self.preload = preload
         self.ready: dict[str, Any] = {}
-        self.cancelled = threading.Event()
-        self._fallback = SubprocessLauncher()
+        self._fallback = SpawnLauncher()
         self._fallback.cancelled = self.cancelled
         self._running: dict[int, ForkedProcess] = {}
         self._lock = threading.Lock()
@@ -182,59 +182,65 @@ class ForkServerLauncher:
         log_path = log_path or self._directory / "forkserver.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - held for the server's lifetime
-        command = [sys.executable, "-m", "qlora_check.execution.forkserver_server", "--socket", str(self._socket_path)]
+        server = "qlora_check.execution.launchers.forkserver_server"
+        command = [sys.executable, "-m", server, "--socket", str(self._socket_path)]
         command += ["--preload", ",".join(preload), "--warmup", ",".join(warmup)]
         self._server = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env=cell_environment(1, {}),
+            env=child_environment(1, {}),
             start_new_session=True,  # Ctrl-C in the terminal reaches the harness, which stops the cells
         )
 
-    def run(self, job: CellJob) -> CellResult:
+    def launch(self, request: LaunchRequest) -> RawOutcome:
         usable = self._wait_ready()
         if self.cancelled.is_set():  # interrupted while the server was starting: start nothing
-            _, result_path = write_spec(job)
-            return classify(job, None, False, True, result_path, utc_now(), 0.0)
+            return RawOutcome(None, False, True, False, None, "", utc_now(), 0.0)
         if not usable:
-            return self._fallback.run(job)
-        spec_path, result_path = write_spec(job)
+            return self._fallback.launch(request)
+        request.log_path.parent.mkdir(parents=True, exist_ok=True)
         started_at, started = utc_now(), time.perf_counter()
         oom_kills_before = kernel_oom_kills()
-        process = self._fork(job, spec_path)
+        process = self._fork(request)
         if process is None:
-            return self._fallback.run(job)
+            return self._fallback.launch(request)
         with self._lock:
             self._running[process.pid] = process
         try:
             if self.cancelled.is_set():  # cancel_all ran between the check above and the fork
                 kill_group(process)
-            timed_out = wait_capping_log(process, job)
+            timed_out = wait_capping_log(process, request)
         finally:
             with self._lock:
                 self._running.pop(process.pid, None)
-        elapsed = time.perf_counter() - started
         returncode = None if process.lost else process.returncode
-        oom_killed = oom_killer_struck(oom_kills_before, returncode)
-        return classify(
-            job, returncode, timed_out, self.cancelled.is_set(), result_path, started_at, elapsed, oom_killed
+        return RawOutcome(
+            returncode=returncode,
+            timed_out=timed_out,
+            cancelled=self.cancelled.is_set(),
+            oom_killed=oom_killer_struck(oom_kills_before, returncode),
+            result=read_result_file(request.result_path),
+            log_tail=log_tail(request.log_path),
+            started_at=started_at,
+            duration_s=time.perf_counter() - started,
         )
 
-    def _fork(self, job: CellJob, spec_path: Path) -> ForkedProcess | None:
-        """Ask the server for a child running this cell; None (and fall back from now on) if it cannot."""
-        request = {
-            "spec": str(spec_path),
-            "log": str(job.log_path),
-            "env": cell_environment(job.threads, job.extra_env),
-            "threads": job.threads,
+    def _fork(self, request: LaunchRequest) -> ForkedProcess | None:
+        """Ask the server for a child running this request; None (and fall back from now on) if it cannot."""
+        message = {
+            "entry": request.entry,
+            "args": list(request.args),
+            "log": str(request.log_path),
+            "env": child_environment(request.threads, request.env),
+            "threads": request.threads,
         }
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             connection.settimeout(30.0)
             connection.connect(str(self._socket_path))
-            connection.sendall(json.dumps(request).encode("utf-8") + b"\n")
+            connection.sendall(json.dumps(message).encode("utf-8") + b"\n")
             reply, rest = _read_line(connection)
             answer = json.loads(reply)
         except (OSError, ValueError) as exc:
@@ -286,7 +292,7 @@ class ForkServerLauncher:
 
     def cancel_all(self) -> None:
         """Stop every running cell (their results become `interrupted`)."""
-        self.cancelled.set()
+        super().cancel_all()
         if self._usable is None:  # still preloading: stop it, so that waiting slots return at once
             with contextlib.suppress(OSError):
                 self._server.kill()
@@ -312,12 +318,6 @@ class ForkServerLauncher:
             kill_group(self._server)
         if self._server.stdout is not None:
             self._server.stdout.close()
-
-    def __enter__(self) -> ForkServerLauncher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _read_line(connection: socket.socket) -> tuple[bytes, bytes]:

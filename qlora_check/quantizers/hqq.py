@@ -1,18 +1,30 @@
-"""HQQ through the hqq library itself: transformers 5's HqqConfig path raises NotImplementedError."""
+"""HQQ through the hqq library itself (transformers 5's HqqConfig path raises NotImplementedError)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from qlora_check.quantizers.interface import QuantizeRequest, QuantizerSpec, TorchQuantizer
 
-from qlora_check.engines.torch_engine import models
-from qlora_check.engines.torch_engine.layers import without_layers
-from qlora_check.engines.torch_engine.quantizers.interface import Quantizer, QuantizeRequest
+if TYPE_CHECKING:
+    import torch
+
+SPEC = QuantizerSpec(
+    family="hqq",
+    title="hqq",
+    values=("hqq-2bit", "hqq-3bit", "hqq-4bit", "hqq-8bit"),
+    aliases={"hqq": "hqq-4bit"},
+    import_name="hqq",
+    pip_name="hqq",
+    extra="hqq",
+    engines={"torch": "qlora_check.quantizers.hqq:HqqQuantizer"},
+    train_types=("qlora", "custom_qlora", "qdora", "llama_pro"),
+    probe_value="hqq-4bit",
+)
 
 
-class HqqQuantizer(Quantizer):
+class HqqQuantizer(TorchQuantizer):
     family = "hqq"
     distribution = "hqq"
 
@@ -20,8 +32,10 @@ class HqqQuantizer(Quantizer):
         from hqq.core.quantize import BaseQuantizeConfig
         from hqq.models.hf.base import AutoHQQHFModel
 
+        from qlora_check.torch_models import load, without_layers
+
         nbits = int(request.bits.removesuffix("bit"))
-        model = models.load(checkpoint, request.param_dtype).to(request.device)
+        model = load(checkpoint, request.param_dtype).to(request.device)
         config = BaseQuantizeConfig(nbits=nbits, group_size=request.group_size)
         with without_layers(model, request.skip_layers):
             AutoHQQHFModel.quantize_model(

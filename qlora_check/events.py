@@ -1,4 +1,8 @@
-"""Progress events: the core emits them, the CLI renders them (the core never prints)."""
+"""Progress events: the core emits them, the CLI renders them (the core never prints).
+
+They sit below every package that emits them (execution, reports, scale-out), so none of those has to
+import another to say what happened.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qlora_check.execution.plan import PlannedCell
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult
 
@@ -14,7 +17,7 @@ from qlora_check.results.models import CellResult
 @dataclass(frozen=True)
 class RunStarted:
     run_dir: Path
-    planned: list[PlannedCell]
+    cells: int  # cells this run records (n/a and skip included; those already done on resume excluded)
     jobs: int
 
 

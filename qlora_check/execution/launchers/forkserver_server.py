@@ -1,6 +1,6 @@
 """The fork server process: imports the heavy modules once, then forks one fresh child per cell.
 
-Started by the harness as ``python -m qlora_check.execution.forkserver_server --socket PATH
+Started by the harness as ``python -m qlora_check.execution.launchers.forkserver_server --socket PATH
 --preload MOD,...``, never forked from the harness (which has threads: forking a multi-threaded
 process can deadlock the child). It stays single-threaded for its whole life: compute threads are
 pinned to one before torch is imported, and it checks its own thread count before every fork,
@@ -10,8 +10,8 @@ Protocol (one JSON line per message):
 - on start, over the inherited stdout pipe, once: ``{"ready": true, "fork_safe": bool, "reason": ...,
   "preloaded": [...], "failed": {...}, "preload_s": ..., "warmup_s": ..., "torch_imported": bool}``;
   the server's own stdout is then pointed at its stderr so stray prints cannot corrupt the channel.
-- per cell, over a new connection to the Unix socket: the harness sends ``{"spec": PATH, "log": PATH,
-  "env": {...}, "threads": N}``; the server answers ``{"pid": PID}`` (or ``{"error": ...}``) as soon
+- per child, over a new connection to the Unix socket: the harness sends ``{"entry": MODULE, "args": [...],
+  "log": PATH, "env": {...}, "threads": N}``; the server answers ``{"pid": PID}`` (or ``{"error": ...}``) as soon
   as the child exists, and ``{"status": WAIT_STATUS}`` when it has reaped it, then closes.
 - EOF on stdin (the harness closed the pipe or died): kill every child's group and exit.
 """
@@ -34,7 +34,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from qlora_check.execution.isolation import THREAD_VARIABLES
+from qlora_check.execution.launchers.process import THREAD_VARIABLES
 
 
 def thread_count() -> int:
@@ -83,15 +83,17 @@ def warm_up(engines: list[str]) -> None:
     if "tqdm" in sys.modules:
         # tqdm's monitor is a thread: it would make the server unsafe to fork.
         sys.modules["tqdm"].tqdm.monitor_interval = 0
+    from qlora_check.engines import ENGINES
+    from qlora_check.execution.job import JobSpec
     from qlora_check.execution.worker import run_spec
     from qlora_check.matrix.axes import DEFAULTS
 
-    backends = {"torch": "cpu", "mlx": "mlx"}
     with tempfile.TemporaryDirectory(prefix="qlora-check-warmup-") as scratch:
         for engine in engines:
-            values = {**DEFAULTS, "backend": backends[engine], "steps": 2, "batch_size": 2, "seq_len": 8}
+            backend = ENGINES.get(engine).backends[0]
+            values = {**DEFAULTS, "backend": backend, "steps": 2, "batch_size": 2, "seq_len": 8}
             work_dir = Path(scratch) / engine
-            run_spec({"values": values, "work_dir": str(work_dir), "result_path": "", "learned_margin": 0.2})
+            run_spec(JobSpec(values=values, work_dir=str(work_dir), result_path=str(work_dir / "result.json")))
 
 
 def fork_safety() -> tuple[bool, str]:
@@ -182,9 +184,8 @@ class Server:
             torch = sys.modules.get("torch")
             if torch is not None:
                 torch.set_num_threads(max(1, int(request["threads"])))
-            from qlora_check.execution.worker import main
-
-            code = main([request["spec"]])
+            # The same entry point a spawned child runs as `python -m ENTRY ARGS`: its main(ARGS).
+            code = int(importlib.import_module(request["entry"]).main(list(request["args"])) or 0)
         except BaseException:  # everything ends in os._exit below: a child must never return into the server
             traceback.print_exc()
         finally:
@@ -233,7 +234,7 @@ def _send(connection: socket.socket, message: dict[str, Any]) -> None:
 
 def _redirect(log_path: str) -> None:
     """fd 0 from /dev/null, fd 1 and 2 to the cell's log (the same file, as a spawned worker has)."""
-    # O_APPEND: the harness may cut the log to its tail while the cell writes (isolation.cap_log).
+    # O_APPEND: the harness may cut the log to its tail while the cell writes (launchers.process.cap_log).
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -244,7 +245,7 @@ def _redirect(log_path: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="qlora_check.execution.forkserver_server")
+    parser = argparse.ArgumentParser(prog="qlora_check.execution.launchers.forkserver_server")
     parser.add_argument("--socket", required=True)
     parser.add_argument("--preload", default="")
     parser.add_argument("--warmup", default="", help="engines to warm up with a tiny in-process cell")

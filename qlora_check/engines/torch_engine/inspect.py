@@ -9,7 +9,7 @@ import torch
 
 
 def tensor_bytes(tensor: Any) -> int:
-    """Bytes a tensor really stores; tensor subclasses (quanto) are counted through their inner tensors."""
+    """Bytes a tensor really stores; tensor subclasses (packed weights) are counted through their inner tensors."""
     if not isinstance(tensor, torch.Tensor):
         return 0
     flatten = getattr(type(tensor), "__tensor_flatten__", None)
