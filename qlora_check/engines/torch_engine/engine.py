@@ -25,9 +25,10 @@ from qlora_check.engines.torch_engine.device_memory import DevicePeaks
 from qlora_check.engines.torch_engine.inputs import CellInputs, prepare_inputs
 from qlora_check.engines.torch_engine.optim import build_optimizer, build_scheduler
 from qlora_check.engines.torch_engine.precision import PrecisionPlan, precision_plan
+from qlora_check.engines.torch_engine.spec import SPEC
 from qlora_check.engines.torch_engine.train import train
-from qlora_check.libraries import tracked_distributions
 from qlora_check.matrix.cell import Cell
+from qlora_check.quantizers import QUANTIZERS
 from qlora_check.results.models import CheckResult
 from qlora_check.torch_models import without_layers
 
@@ -208,7 +209,8 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str] = {}
-    for name in tracked_distributions():
+    families = (family.pip_name for _, family in QUANTIZERS.items() if SPEC.name in family.engines)
+    for name in (*SPEC.libraries, *families):
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -6,26 +6,15 @@ code that makes them trainable, so the `trainable` check compares two answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from qlora_check.engines.torch_engine.adapters.adapted import Adapted
 from qlora_check.engines.torch_engine.adapters.targets import target_modules
 
 if TYPE_CHECKING:
     from qlora_check.engines.torch_engine.adapters.llama_pro import Expansion
-
-
-@dataclass
-class Adapted:
-    """The model to train and what the training type implies about it."""
-
-    model: torch.nn.Module
-    kind: str  # full | peft | custom | llama_pro: how checkpoints are saved and loaded
-    expected_trainable: int
-    rule: str
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def apply_training_type(model: torch.nn.Module, values: dict[str, Any], expansion: Expansion | None = None) -> Adapted:

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qlora_check.engines.torch_engine.adapters import Adapted
+from qlora_check.engines.torch_engine.adapters.adapted import Adapted
 from qlora_check.engines.torch_engine.adapters.targets import lora_parameter_count
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from qlora_check.engines.torch_engine import models
-from qlora_check.engines.torch_engine.adapters import Adapted
+from qlora_check.engines.torch_engine.adapters.adapted import Adapted
 from qlora_check.torch_models import decoder_layers, layers_owner
 
 ZEROED = ("o_proj", "down_proj")

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from qlora_check.engines.torch_engine.adapters import Adapted
+from qlora_check.engines.torch_engine.adapters.adapted import Adapted
 from qlora_check.engines.torch_engine.adapters.targets import lora_parameter_count
 
 
