@@ -92,10 +92,10 @@ def materialise(model: str, dataset: str, cache_root: Path) -> Materialised:
 
 
 def _build(model: str, dataset: str, root: Path) -> None:
-    data = trainer_data.write_datasets(dataset, root / "data")
+    trainer_data.write_datasets(dataset, root / "data")
     tokenizer = _train_tokenizer(trainer_data.all_text(dataset))
     _save_model(model, tokenizer, root / "model")
-    del data
+    root.chmod(0o755)  # mkdtemp makes it private; the trainers may run as the same user, but reading is harmless
 
 
 def _train_tokenizer(texts: list[str]) -> Any:
