@@ -21,7 +21,7 @@ from qlora_check.matrix.axes import AXES, SCHEDULERS, axis_named
 from qlora_check.names import unknown_name_message
 
 BUILTIN = "builtin"
-RUN_PLACEHOLDERS = ("steps", "lr", "seed", "work_dir", "python", "model", "data")
+RUN_PLACEHOLDERS = ("steps", "lr", "seed", "work_dir", "python", "model", "data", "matrix_dir")
 RESERVED_ENV = ("QLORA_CHECK_METRICS",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,6 +57,7 @@ class RunnerDefinition:
     schedule: str | None = None
     artifact: str | None = None
     description: str = ""
+    matrix_dir: str | None = None  # the matrix file's folder: scripts shipped beside a matrix are found there
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,7 +156,7 @@ def _number(raw: Mapping[str, Any], key: str, low: float, high: float | None, wh
     return value if whole else float(value)
 
 
-def parse_definition(name: str, raw: Any) -> RunnerDefinition:
+def parse_definition(name: str, raw: Any, matrix_dir: str | None = None) -> RunnerDefinition:
     """One runner from its YAML mapping; DefinitionError (with the key path) for anything wrong."""
     if name == BUILTIN:
         raise DefinitionError("'builtin' is qlora-check's own runner; give yours another name")
@@ -221,6 +222,7 @@ def parse_definition(name: str, raw: Any) -> RunnerDefinition:
         schedule=schedule,
         artifact=texts["artifact"],
         description=texts["description"] or "",
+        matrix_dir=matrix_dir,
     )
     _check_templates(definition.command, ["command"])
     for axis_name, by_value in definition.args.items():
@@ -239,7 +241,7 @@ def axis_named_default(axis_name: Any, path: Sequence[str]) -> Any:
         raise DefinitionError(str(exc), [*path, str(axis_name)]) from None
 
 
-def parse_runners(raw: Any) -> dict[str, RunnerDefinition]:
+def parse_runners(raw: Any, matrix_dir: str | None = None) -> dict[str, RunnerDefinition]:
     """The whole `runners:` section; DefinitionError's path starts with the runner's name."""
     if raw is None:
         return {}
@@ -248,7 +250,7 @@ def parse_runners(raw: Any) -> dict[str, RunnerDefinition]:
     definitions = {}
     for name, body in raw.items():
         try:
-            definitions[str(name)] = parse_definition(str(name), body)
+            definitions[str(name)] = parse_definition(str(name), body, matrix_dir)
         except DefinitionError as exc:
             raise DefinitionError(str(exc), [str(name), *exc.path]) from None
     return definitions

@@ -9,6 +9,7 @@ same checks as built-in cells. How the trainer ended decides first: not started 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -52,7 +53,11 @@ class TrainerFailed(Exception):
 def placeholder_values(cell: Cell, definition: RunnerDefinition, work_dir: Path, cache_dir: Path) -> dict[str, str]:
     """Every placeholder's text for this cell; the model and data folders are built only when used."""
     values = {name: _text(value) for name, value in cell.values.items()}
-    values.update(work_dir=str(work_dir), python=definition.python or sys.executable)
+    values.update(
+        work_dir=str(work_dir),
+        python=os.path.expanduser(definition.python) if definition.python else sys.executable,
+        matrix_dir=definition.matrix_dir or os.getcwd(),
+    )
     model = str(cell.values["model"])
     if definition.uses("model") or definition.uses("data"):
         from qlora_check.runners.materialise import materialise
