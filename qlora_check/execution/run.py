@@ -26,8 +26,10 @@ from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
 from qlora_check.execution.resources import demand_for
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint
+from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
+from qlora_check.matrix.runners import BUILTIN
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
     LATEST,
@@ -41,6 +43,7 @@ from qlora_check.results.store import (
 )
 
 RETRYABLE = frozenset({Status.CRASH, Status.TIMEOUT, Status.OOM})
+RUNNER_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -200,11 +203,11 @@ def _execute(
                     cell=entry.cell,
                     work_dir=scratch / entry.cell.id,
                     log_path=writer.log_path(entry.cell.id),
-                    timeout_s=timeout,
                     demand=demand_for(entry.cell),
                     learned_margin=settings.learned_margin,
                     max_memory_mb=max_memory_mb,
                     log_max_bytes=settings.log_max_bytes,
+                    **runner_fields(entry.cell, matrix, timeout),
                 )
                 for entry in todo
                 if entry.planned == RUN
@@ -226,6 +229,17 @@ def _execute(
     finally:
         writer.release()
     return RunOutcome(run_dir, recorder.results, counts, interrupted, baseline=baseline)
+
+
+def runner_fields(cell: Cell, matrix: Matrix, timeout: float) -> dict[str, Any]:
+    """How a job runs its cell: the builtin runner, or the command runner with the matrix' definition (its
+    own `timeout` ends the trainer; the cell's limit leaves it a minute to be read and judged)."""
+    name = cell.typed.runner
+    if name == BUILTIN:
+        return {"timeout_s": timeout}
+    definition = matrix.runners[name]
+    limit = max(timeout, definition.timeout + RUNNER_GRACE_S) if definition.timeout else timeout
+    return {"runner": "command", "runner_definition": definition.to_dict(), "timeout_s": limit}
 
 
 def _run_with_retries(

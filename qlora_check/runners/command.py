@@ -19,12 +19,14 @@ from typing import Any
 from qlora_check.engines.checks import expected_lrs, finite_check, learned_check, lr_schedule_check
 from qlora_check.engines.interface import CellContext, EngineOutput
 from qlora_check.engines.tiny_models import TINY_MODELS
+from qlora_check.fileio import cache_dir
 from qlora_check.matrix.axes import SCHEDULERS
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.runners import RunnerDefinition, fill
 from qlora_check.results.models import CheckResult
 from qlora_check.runners.command_env import trainer_env
-from qlora_check.runners.interface import RunnerSpec
+from qlora_check.runners.command_rules import value_text
+from qlora_check.runners.interface import CellFailed, RunnerSpec
 from qlora_check.runners.readers import make_reader
 from qlora_check.runners.readers.interface import ReaderInput, ReadReport
 from qlora_check.runners.trainer_process import TrainerOutcome, output_tail, run_trainer
@@ -39,20 +41,9 @@ LR_REL_TOL = 1e-3  # trainers print learning rates rounded to 4 significant digi
 OOM_MARKERS = ("out of memory", "outofmemoryerror", "memoryerror", "cannot allocate memory", "std::bad_alloc")
 
 
-class TrainerFailed(Exception):
-    """The trainer did not finish normally; ``status`` is the cell's (error, crash, timeout, oom)."""
-
-    def __init__(self, status: str, reason: str, log_tail: str = "", info: Mapping[str, Any] | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.log_tail = log_tail
-        self.info = dict(info or {})
-
-
 def placeholder_values(cell: Cell, definition: RunnerDefinition, work_dir: Path, cache_dir: Path) -> dict[str, str]:
     """Every placeholder's text for this cell; the model and data folders are built only when used."""
-    values = {name: _text(value) for name, value in cell.values.items()}
+    values = {name: value_text(value) for name, value in cell.values.items()}
     values.update(
         work_dir=str(work_dir),
         python=os.path.expanduser(definition.python) if definition.python else sys.executable,
@@ -70,48 +61,31 @@ def placeholder_values(cell: Cell, definition: RunnerDefinition, work_dir: Path,
     return values
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def build_argv(cell: Cell, definition: RunnerDefinition, values: Mapping[str, str]) -> list[str]:
     """The command with placeholders filled, each template element one argv element, then the axis args."""
     argv = [fill(part, values) for part in definition.command]
     for axis, by_value in definition.args.items():
-        argv += [fill(part, values) for part in by_value.get(_text(cell.values[axis]), ())]
+        argv += [fill(part, values) for part in by_value.get(value_text(cell.values[axis]), ())]
     return argv
 
 
-def not_applicable_reason(cell: Cell, definition: RunnerDefinition) -> str | None:
-    """Why the runner cannot run this cell by definition (its `supports:`), or None."""
-    for axis, supported in definition.supports.items():
-        value = _text(cell.values[axis])
-        if value not in supported:
-            return f"runner {definition.name} does not run {axis} {value}"
-    if int(cell.values["world_size"]) > 1:
-        return f"runner {definition.name} does not run world_size {cell.values['world_size']} (one process per cell)"
-    return None
-
-
-def classify(outcome: TrainerOutcome, output: Path, timeout_s: float | None) -> TrainerFailed | None:
+def classify(outcome: TrainerOutcome, output: Path, timeout_s: float | None) -> CellFailed | None:
     """The status of a trainer that did not end well (None when it exited 0)."""
     tail = output_tail(output)
     if outcome.not_started is not None:
-        return TrainerFailed("error", f"command could not start: {outcome.not_started}", tail)
+        return CellFailed("error", f"command could not start: {outcome.not_started}", tail)
     if outcome.timed_out:
-        return TrainerFailed("timeout", f"trainer ran past the runner's timeout of {timeout_s:g} s", tail)
+        return CellFailed("timeout", f"trainer ran past the runner's timeout of {timeout_s:g} s", tail)
     code = outcome.returncode
     if code == 0:
         return None
     lowered = tail.lower()
     if any(marker in lowered for marker in OOM_MARKERS):
-        return TrainerFailed("oom", f"trainer ran out of memory (exit {code}): {_last_line(tail)}", tail)
+        return CellFailed("oom", f"trainer ran out of memory (exit {code}): {_last_line(tail)}", tail)
     if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        return TrainerFailed("crash", f"trainer killed by {name}", tail)
-    return TrainerFailed("error", f"trainer exited with {code}: {_last_line(tail)}", tail)
+        return CellFailed("crash", f"trainer killed by {name}", tail)
+    return CellFailed("error", f"trainer exited with {code}: {_last_line(tail)}", tail)
 
 
 def _last_line(tail: str) -> str:
@@ -186,7 +160,7 @@ def run(cell: Cell, context: CellContext) -> EngineOutput:
     definition = RunnerDefinition.from_dict(context.runner)
     reader = make_reader(definition.metrics)
     work_dir = context.work_dir.resolve()
-    values = placeholder_values(cell, definition, work_dir, context.cache_dir)
+    values = placeholder_values(cell, definition, work_dir, cache_dir())
     argv = build_argv(cell, definition, values)
     added = {name: fill(value, values) for name, value in definition.env.items()}
     output, metrics = work_dir / OUTPUT_FILE, work_dir / METRICS_FILE

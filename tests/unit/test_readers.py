@@ -29,7 +29,7 @@ def copied(name: str, tmp_path: Path) -> Path:
 def test_every_registered_reader_loads_and_has_its_name() -> None:
     assert set(READERS.names()) == {"jsonl", "hf", "mlx-lm", "llamafactory", "torchtune", "fsdp-qlora", "regex"}
     for name in READERS.names():
-        assert READERS.load(name).name == name
+        assert READERS.get(name).name == name
 
 
 def test_mlx_lm_reads_the_training_rows_not_the_val_rows() -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from qlora_check.errors import UnknownNameError
-from qlora_check.registry import LazyRegistry
+from qlora_check.registry import Registry, RegistryError
 from qlora_check.runners.readers.interface import MetricsReader, ReaderError
 
 _PACKAGE = "qlora_check.runners.readers"
-READERS = LazyRegistry(
+READERS: Registry[MetricsReader] = Registry(
     "metrics reader",
+    MetricsReader,  # type: ignore[type-abstract]  # an ABC: entries are instances of its subclasses
     {
         "jsonl": f"{_PACKAGE}.jsonl:READER",
         "hf": f"{_PACKAGE}.hf:READER",
@@ -50,9 +51,7 @@ def make_reader(value: object) -> MetricsReader:
     """The reader a ``metrics:`` value names, configured; ReaderError/UnknownNameError for bad input."""
     name, options = reader_config(value)
     try:
-        reader = READERS.load(name)
-    except UnknownNameError as error:
+        reader = READERS.get(name)
+    except (UnknownNameError, RegistryError) as error:
         raise ReaderError(error.message) from None
-    if not isinstance(reader, MetricsReader):
-        raise ReaderError(f"metrics reader {name!r} is not a MetricsReader")
     return reader.configure(options)
