@@ -29,7 +29,7 @@ from qlora_check.host import fingerprint
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
-from qlora_check.matrix.runners import BUILTIN
+from qlora_check.matrix.runners import BUILTIN, without_env_values
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
     LATEST,
@@ -126,7 +126,9 @@ def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCa
     if options.resume is not None:
         run_dir = options.resume
         previous = read_run(run_dir)
-        matrix = parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json")
+        matrix = _with_env_values(
+            parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json"), previous["matrix"]
+        )
         read = read_results(run_dir)
         for warning in read.warnings:
             observer(Notice(warning))
@@ -145,6 +147,22 @@ def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCa
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
     return _execute(options, matrix, planned, run_dir, previous, done, baseline, observer, host.cuda_devices)
+
+
+def _with_env_values(stored: Matrix, document: dict[str, Any]) -> Matrix:
+    """A resumed run's matrix with its runners' env values, which run.json does not keep: read again from
+    the matrix file the run was started with."""
+    needs = [name for name, runner in stored.runners.items() if runner.env and not runner.has_env_values()]
+    if not needs:
+        return stored
+    path = Path(document["path"]) if document.get("path") else None
+    original = load_matrix(path) if path is not None and path.is_file() else None
+    if original is None or any(name not in original.runners for name in needs):
+        raise QloraCheckError(
+            f"resuming needs the env values of runner {needs[0]}, which run.json does not keep",
+            tip=f"restore the matrix file {path or '(its path was not recorded)'} and resume again",
+        )
+    return replace(stored, runners={**stored.runners, **{name: original.runners[name] for name in needs}})
 
 
 def _baseline(options: RunOptions, observer: Observer) -> Path | None:
@@ -297,7 +315,7 @@ def _run_document(
         "started_at": now,
         "ended_at": None,
         "resumes": [],
-        "matrix": {**matrix.to_dict(), "content": matrix.source},
+        "matrix": {**matrix.to_dict(), "content": without_env_values(matrix.source)},
         "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": launcher.isolation},
         "host": fingerprint().to_dict(),
         "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},

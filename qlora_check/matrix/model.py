@@ -61,5 +61,5 @@ class Matrix:
             "include": self.include,
             "expect": [rule.__dict__ for rule in self.expect],
             "settings": self.settings.__dict__,
-            "runners": {name: runner.to_dict() for name, runner in self.runners.items()},
+            "runners": {name: runner.public_dict() for name, runner in self.runners.items()},
         }

@@ -17,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import yaml
+
 from qlora_check.matrix.axes import AXES, SCHEDULERS, axis_named
 from qlora_check.names import unknown_name_message
 
 BUILTIN = "builtin"
+ENV_NOT_STORED = "<not stored>"  # what run.json and reports hold in place of a runner's env values
 RUN_PLACEHOLDERS = ("steps", "lr", "seed", "work_dir", "python", "model", "data", "matrix_dir")
 RESERVED_ENV = ("QLORA_CHECK_METRICS",)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -60,7 +63,16 @@ class RunnerDefinition:
     matrix_dir: str | None = None  # the matrix file's folder: scripts shipped beside a matrix are found there
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything, env values included: only for the job spec a cell's worker reads, never for files
+        others see (those use `public_dict`)."""
         return asdict(self)
+
+    def public_dict(self) -> dict[str, Any]:
+        """As `to_dict`, with the env values left out (their names stay)."""
+        return {**asdict(self), "env": dict.fromkeys(self.env, ENV_NOT_STORED)}
+
+    def has_env_values(self) -> bool:
+        return any(value != ENV_NOT_STORED for value in self.env.values())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunnerDefinition:
@@ -239,6 +251,26 @@ def axis_named_default(axis_name: Any, path: Sequence[str]) -> Any:
         return axis_named(str(axis_name)).default
     except ValueError as exc:
         raise DefinitionError(str(exc), [*path, str(axis_name)]) from None
+
+
+def without_env_values(source: str) -> str:
+    """The matrix text with every `runners.*.env` value replaced by ENV_NOT_STORED (names, comments and
+    layout kept), for the copy of the matrix a run directory keeps."""
+    try:
+        root: Any = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return source
+    spans: list[tuple[int, int]] = []
+    for runners_key, runners in getattr(root, "value", []) if isinstance(root, yaml.MappingNode) else []:
+        if runners_key.value != "runners" or not isinstance(runners, yaml.MappingNode):
+            continue
+        for _name, body in runners.value:
+            for key, env in body.value if isinstance(body, yaml.MappingNode) else []:
+                if key.value == "env" and isinstance(env, yaml.MappingNode):
+                    spans += [(v.start_mark.index, v.end_mark.index) for _k, v in env.value]
+    for start, end in sorted(spans, reverse=True):
+        source = source[:start] + f'"{ENV_NOT_STORED}"' + source[end:]
+    return source
 
 
 def parse_runners(raw: Any, matrix_dir: str | None = None) -> dict[str, RunnerDefinition]:

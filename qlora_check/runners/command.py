@@ -189,6 +189,7 @@ def run(cell: Cell, context: CellContext) -> EngineOutput:
     checks, not_checked = judge(cell, definition, report, values, margin)
     info.update(reader=report.to_dict(), not_checked=not_checked, learned_margin=margin)
     memory: dict[str, Any] = {
+        "peak_rss_mb": round(outcome.peak_rss_mb, 1),  # what summaries and compare read, for every runner
         "peak_tree_rss_mb": round(outcome.peak_rss_mb, 1),
         "method": "psutil: sum of RSS over the trainer's process tree, sampled",
         "samples": outcome.samples,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from qlora_check.matrix.runners import DefinitionError, RunnerDefinition, fill, parse_runners, template_fields
@@ -71,3 +74,44 @@ def test_bad_definitions_say_where(body: object, path: tuple[str, ...], message:
 def test_builtin_is_reserved() -> None:
     with pytest.raises(DefinitionError, match="builtin"):
         parse_runners({"builtin": {"command": "x"}})
+
+
+MATRIX_WITH_SECRET = """version: 1
+name: s
+runners:
+  trl:
+    command: trl sft --max_steps {steps}
+    env:
+      HF_TOKEN: hf_secret_value_123   # a comment stays
+      OTHER: {inline: no}
+axes: {runner: trl}
+"""
+
+
+def test_the_stored_matrix_keeps_env_names_not_values(tmp_path: Path) -> None:
+    from qlora_check.matrix.loader import parse_matrix
+    from qlora_check.matrix.runners import ENV_NOT_STORED, without_env_values
+
+    stored = without_env_values(MATRIX_WITH_SECRET.replace("{inline: no}", "'2'"))
+    assert "hf_secret_value_123" not in stored and "# a comment stays" in stored
+    matrix = parse_matrix(stored)
+    assert matrix.runners["trl"].env == {"HF_TOKEN": ENV_NOT_STORED, "OTHER": ENV_NOT_STORED}
+    original = parse_matrix(MATRIX_WITH_SECRET.replace("{inline: no}", "'2'"))
+    assert "hf_secret_value_123" not in json.dumps(original.to_dict())  # run.json's copy of the matrix
+
+
+def test_resuming_reads_env_values_from_the_matrix_file_again(tmp_path: Path) -> None:
+    from qlora_check.errors import QloraCheckError
+    from qlora_check.execution.run import _with_env_values
+    from qlora_check.matrix.loader import parse_matrix
+    from qlora_check.matrix.runners import without_env_values
+
+    text = MATRIX_WITH_SECRET.replace("{inline: no}", "'2'")
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    stored = parse_matrix(without_env_values(text))
+    resumed = _with_env_values(stored, {"path": str(path)})
+    assert resumed.runners["trl"].env == {"HF_TOKEN": "hf_secret_value_123", "OTHER": "2"}
+    path.unlink()
+    with pytest.raises(QloraCheckError, match="env values of runner trl"):
+        _with_env_values(stored, {"path": str(path)})
