@@ -41,7 +41,7 @@ LR_REL_TOL = 1e-3  # trainers print learning rates rounded to 4 significant digi
 OOM_MARKERS = ("out of memory", "outofmemoryerror", "memoryerror", "cannot allocate memory", "std::bad_alloc")
 
 
-def placeholder_values(cell: Cell, definition: RunnerDefinition, work_dir: Path, cache_dir: Path) -> dict[str, str]:
+def placeholder_values(cell: Cell, definition: RunnerDefinition, work_dir: Path, cache_root: Path) -> dict[str, str]:
     """Every placeholder's text for this cell; the model and data folders are built only when used."""
     values = {name: value_text(value) for name, value in cell.values.items()}
     values.update(
@@ -53,7 +53,7 @@ def placeholder_values(cell: Cell, definition: RunnerDefinition, work_dir: Path,
     if definition.uses("model") or definition.uses("data"):
         from qlora_check.runners.materialise import materialise
 
-        built = materialise(model if model in TINY_MODELS else "tiny-llama", str(cell.values["dataset"]), cache_dir)
+        built = materialise(model if model in TINY_MODELS else "tiny-llama", str(cell.values["dataset"]), cache_root)
         # A path or Hub id of the user's own is passed as written: the trainer's own exit is the verdict.
         values.update(model=str(built.model) if model in TINY_MODELS else model, data=str(built.data))
     else:
