@@ -19,6 +19,7 @@ from qlora_check.capabilities import not_applicable_reason
 from qlora_check.engines.tiny_models import TINY_MODELS
 from qlora_check.matrix.axes import AxisValue, normalise_values
 from qlora_check.matrix.cell import Cell
+from qlora_check.testing.recorded import recording_warnings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class TinyModelInfo:
     precision: str
     checkpoint: Path
     quantization: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the libraries warned while building it
 
     @property
     def quantized_modules(self) -> int:
@@ -106,7 +108,8 @@ def tiny_model(
     owned = directory is None
     target = Path(tempfile.mkdtemp(prefix="qlora-check-tiny-")) if directory is None else directory
     build = _build_mlx if values["backend"] == "mlx" else _build_torch
-    model, checkpoint, quantization = build(values, target / "base", config)
+    with recording_warnings() as warned:
+        model, checkpoint, quantization = build(values, target / "base", config)
     if owned:
         weakref.finalize(model, shutil.rmtree, target, True)
     key = id(model)
@@ -118,6 +121,7 @@ def tiny_model(
         precision=str(values["precision"]),
         checkpoint=checkpoint,
         quantization=quantization,
+        warnings=tuple(warned),
     )
     weakref.finalize(model, _INFO.pop, key, None)
     return model

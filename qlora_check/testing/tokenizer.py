@@ -14,8 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from qlora_check.engines.data import read_text, synthetic_batches
-from qlora_check.engines.tokenizer import decode
+from qlora_check.engines.data import read_text
 
 DEFAULT_VOCAB_SIZE = 320  # the 256 bytes, the special tokens and some merges: small enough for a tiny model
 EOS = "<|endoftext|>"
@@ -42,9 +41,8 @@ def _trained(vocab_size: int) -> str:
 
 
 def _training_text() -> list[str]:
-    """The shipped prose corpus and the synthetic sequences `learnable_dataset` produces, line by line."""
-    synthetic = [decode(row.tolist()) for row in synthetic_batches(0, 1, 256, 32)[0]]
-    return [*read_text("prose").splitlines(), *synthetic]
+    """The shipped prose corpus, line by line (never the synthetic sequences: merges would swallow them)."""
+    return read_text("prose").splitlines()
 
 
 def tiny_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE) -> Any:

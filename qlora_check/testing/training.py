@@ -9,13 +9,14 @@ and the loop with `memory_tracker`.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from qlora_check.engines.checks import expected_lrs, warmup_steps
 from qlora_check.testing.memory import MemoryStats, memory_tracker
+from qlora_check.testing.recorded import recording_warnings
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class TrainResult:
     tokens: int
     framework: str
     optimizer: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the libraries warned during training
 
 
 def framework_of(model: Any) -> str:
@@ -75,9 +77,12 @@ def train_steps(
         raise ValueError("steps, grad_accum and batch_size must be at least 1")
     batches = micro_batches(dataset, steps * grad_accum, batch_size)
     settings = _Settings(optimizer, steps, lr, scheduler, warmup_steps(warmup, steps), grad_accum, weight_decay)
-    if framework_of(model) == "torch":
-        return _train_torch(model, batches, settings, _precision(model, precision), max_grad_norm)
-    return _train_mlx(model, batches, settings, max_grad_norm)
+    with recording_warnings() as warned:
+        if framework_of(model) == "torch":
+            result = _train_torch(model, batches, settings, _precision(model, precision), max_grad_norm)
+        else:
+            result = _train_mlx(model, batches, settings, max_grad_norm)
+    return replace(result, warnings=tuple(warned))
 
 
 def expected_lr_schedule(scheduler: str, lr: float, steps: int, warmup: float = 0.0) -> list[float]:
@@ -88,6 +93,11 @@ def expected_lr_schedule(scheduler: str, lr: float, steps: int, warmup: float = 
 def eval_loss(model: Any, tokens: Any) -> float:
     """The mean next-token loss of ``model`` on a batch of token ids (n, seq_len), dropout off, no update."""
     ids = np.asarray(tokens.tolist() if hasattr(tokens, "tolist") else tokens, dtype=np.int64)
+    with recording_warnings():
+        return _eval_loss(model, ids)
+
+
+def _eval_loss(model: Any, ids: np.ndarray) -> float:
     if framework_of(model) == "torch":
         import torch
 
