@@ -12,6 +12,7 @@ import functools
 from typing import Any
 
 from qlora_check.capabilities import HostCapabilities, not_applicable_reason
+from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.matrix.axes import QUANTIZED_TRAIN_TYPES
 from qlora_check.matrix.cell import Cell
 from qlora_check.testing.models import cell_values
@@ -20,7 +21,7 @@ from qlora_check.testing.models import cell_values
 @functools.lru_cache(maxsize=1)
 def host_capabilities() -> HostCapabilities:
     """This host as doctor sees it, detected once per process."""
-    return HostCapabilities.detect()
+    return detect_host_capabilities()
 
 
 def skip_reason(
@@ -45,7 +46,7 @@ def requires_backend(backend: str) -> Any:
 
 
 def requires_quantizer(quantizer: str, backend: str | None = None, train_type: str | None = None) -> Any:
-    """A ``pytest.mark.skipif`` that skips unless ``quantizer`` (``bnb``, ``hqq-4bit`` …) works here.
+    """A ``pytest.mark.skipif`` that skips unless ``quantizer`` (``bnb``, ``mlx-4bit`` …) works here.
 
     ``backend`` defaults to ``mlx`` for MLX quantizers and ``cpu`` otherwise.
     """

@@ -158,7 +158,7 @@ def _build_mlx(values: dict[str, Any], directory: Path, config: dict[str, Any]) 
     import mlx.core as mx
 
     from qlora_check.engines.mlx_engine import adapters, models
-    from qlora_check.engines.mlx_engine.quantize import quantize
+    from qlora_check.quantizers.mlx import quantize
 
     mx.random.seed(int(values["seed"]))
     checkpoint = models.materialise(str(values["model"]), int(values["seed"]), directory, config)

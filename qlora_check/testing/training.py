@@ -158,7 +158,9 @@ def _train_torch(
     with memory_tracker(device.type) as memory:
         if isinstance(settings.optimizer, str):
             trainable = [p for p in model.parameters() if p.requires_grad]
-            optimizer, described = build_optimizer(settings.optimizer, trainable, settings.lr, settings.weight_decay)
+            optimizer, described, _after = build_optimizer(
+                settings.optimizer, trainable, settings.lr, settings.weight_decay
+            )
         else:
             optimizer, described = settings.optimizer, {"class": type(settings.optimizer).__name__}
         scheduler = build_scheduler(settings.scheduler, optimizer, settings.steps, settings.warmup_steps)

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from qlora_check.capabilities import not_applicable_reason
+from qlora_check.matrix.cell import Cell
 from qlora_check.testing import (
     check_convergence,
     learnable_dataset,
@@ -56,8 +58,9 @@ def test_micro_batches_cycle_through_the_rows_in_order() -> None:
 
 def test_skip_reasons_follow_the_plan_rules() -> None:
     assert skip_reason("cpu") is None
-    assert skip_reason("cpu", "mlx-4bit") == "n/a: mlx-4bit is an MLX quantizer; torch backend cpu cannot use it"
-    assert (skip_reason("mlx", "bnb") or "").startswith("n/a: bnb-nf4 is a torch quantizer")
+    mlx_on_cpu = Cell.from_values({"backend": "cpu", "quantizer": "mlx-4bit", "train_type": "qlora"})
+    assert skip_reason("cpu", "mlx-4bit") == f"n/a: {not_applicable_reason(mlx_on_cpu)}"
+    assert (skip_reason("mlx", "bnb") or "").startswith("n/a: bnb-nf4")
     assert "world_size" in (skip_reason("cpu", world_size=2) or "")
 
 
