@@ -119,12 +119,12 @@ class MatrixFile(pytest.File):
                 item.add_marker(pytest.mark.xfail(reason=reason, raises=ExpectedCellFailure, strict=rule.strict))
             yield item
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         """A user's mistake in the matrix: one clear line and the tip, as the CLI says it (no traceback)."""
         error = excinfo.value
         if isinstance(error, QloraCheckError):
             return error.message + (f"\nTip: {error.tip}" if error.tip else "")
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
 
 class CellItem(pytest.Item):
