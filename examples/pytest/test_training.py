@@ -13,9 +13,9 @@ from qlora_check.testing import (
     expected_lr_schedule,
     learnable_dataset,
     model_info,
+    requires,
     requires_backend,
     requires_quantizer,
-    skip_reason,
     tiny_model,
     tiny_tokenizer,
     train_steps,
@@ -88,10 +88,7 @@ def test_mixed_precision_training(precision: str) -> None:
 OPTIMIZERS = {"adamw": 3e-3, "adam": 3e-3, "sgd": 0.5, "adadelta": 10.0, "adamw_8bit": 3e-3}
 
 
-@pytest.mark.parametrize(
-    "optimizer",
-    [pytest.param(name, marks=pytest.mark.skipif(bool(r := skip_reason(optimizer=name)), reason=r or "")) for name in OPTIMIZERS],
-)
+@pytest.mark.parametrize("optimizer", [pytest.param(name, marks=requires(optimizer=name)) for name in OPTIMIZERS])
 def test_optimizers(optimizer: str) -> None:
     result = train_steps(tiny_model(train_type="lora"), DATA, optimizer=optimizer, lr=OPTIMIZERS[optimizer], steps=40)
     convergence = check_convergence(result.losses)

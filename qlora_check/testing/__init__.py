@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from qlora_check.testing.convergence import Convergence, check_convergence
 from qlora_check.testing.data import learnable_dataset
-from qlora_check.testing.markers import requires_backend, requires_quantizer, skip_reason
+from qlora_check.testing.markers import requires, requires_backend, requires_quantizer, skip_reason
 from qlora_check.testing.memory import MemoryStats, memory_tracker
 from qlora_check.testing.models import TinyModelInfo, model_info, tiny_model
 from qlora_check.testing.tokenizer import tiny_tokenizer
@@ -25,6 +25,7 @@ __all__ = [
     "learnable_dataset",
     "memory_tracker",
     "model_info",
+    "requires",
     "requires_backend",
     "requires_quantizer",
     "skip_reason",

@@ -56,6 +56,11 @@ def requires_quantizer(quantizer: str, backend: str | None = None, train_type: s
     return _skipif(skip_reason(backend, quantizer, train_type))
 
 
+def requires(backend: str = "cpu", quantizer: str | None = None, train_type: str | None = None, **knobs: Any) -> Any:
+    """A ``pytest.mark.skipif`` for any cell values, e.g. ``requires(optimizer="adamw_8bit")``."""
+    return _skipif(skip_reason(backend, quantizer, train_type, **knobs))
+
+
 def _skipif(reason: str | None) -> Any:
     import pytest
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,14 +34,16 @@ settings:
   timeout: 300
 """
 PYTEST_OUTCOME = {"pass": "PASSED", "skip": "SKIPPED", "n/a": "SKIPPED", "xfail": "XFAIL", "fail": "FAILED"}
+COPY_IGNORE = (".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "reports", ".venv")
+SMOKE, EXAMPLES = MATRICES / "smoke.yaml", REPO / "examples" / "pytest"
 ITEM_LINE = re.compile(r"\b(PASSED|FAILED|SKIPPED|XFAIL|XPASS|ERROR)\s+(\S+)::([0-9a-f]{12})\b")
 
 
 def test_pytest_collect_only_imports_no_heavy_library() -> None:
     statements = (
         "import pytest\n"
-        f"code = pytest.main(['--co', '-q', '-p', 'no:cacheprovider', '--qlora-matrix', {str(MATRICES / 'smoke.yaml')!r},"
-        f" {str(REPO / 'examples' / 'pytest')!r}])\n"
+        f"arguments = ['--co', '-q', '-p', 'no:cacheprovider', '--qlora-matrix', {str(SMOKE)!r}, {str(EXAMPLES)!r}]\n"
+        "code = pytest.main(arguments)\n"
         "assert code == 0, code\n"
     )
     # Finding optimum.quanto's spec imports the empty `optimum` namespace package, not quanto itself.
@@ -48,11 +51,17 @@ def test_pytest_collect_only_imports_no_heavy_library() -> None:
 
 
 def _venv_with_qlora_check(directory: Path) -> Path:
-    """A fresh venv (reusing this interpreter's packages) with this checkout installed, not editable."""
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(directory)], check=True, timeout=300)
+    """A fresh venv (seeing this interpreter's packages, so torch is not installed again) with a copy of this
+    checkout `pip install`ed into it, not editable. The copy keeps the build out of the working tree; this
+    interpreter's pip installs into the venv (``--python``) with its setuptools, so no index is needed."""
+    source = directory.parent / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+    venv = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(directory)]
+    subprocess.run(venv, check=True, timeout=300)
     python = directory / "bin" / "python"
-    install = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(REPO)]
-    completed = subprocess.run(install, capture_output=True, text=True, timeout=600, check=False, cwd=directory)
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
+               "--no-build-isolation", str(source)]  # fmt: skip
+    completed = subprocess.run(install, capture_output=True, text=True, timeout=600, check=False, cwd=directory.parent)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return python
 
