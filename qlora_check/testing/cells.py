@@ -46,9 +46,10 @@ class ExpectedCellFailure(Exception):
 
 @dataclass
 class CellRuntime:
-    """What the cells of one pytest process share: one launcher, a scratch and a log directory."""
+    """What the cells of one pytest process share: one launcher, a scratch and a log directory (both made
+    when the first cell runs, so a session without cells leaves nothing behind)."""
 
-    log_dir: Path
+    log_dir: Path | None = None
     timeout: float | None = None
     cells: list[Cell] = field(default_factory=list)
     _launcher: Launcher | None = None
@@ -59,6 +60,8 @@ class CellRuntime:
         """Chosen at the first cell that runs, for every cell collected (the fork server preloads their modules)."""
         with self._lock:
             if self._launcher is None:
+                if self.log_dir is None:
+                    self.log_dir = Path(tempfile.mkdtemp(prefix="qlora-check-pytest-logs-"))
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 self._launcher = choose_launcher(self.cells, self.log_dir)
                 self._scratch = Path(tempfile.mkdtemp(prefix="qlora-check-pytest-"))
@@ -67,7 +70,7 @@ class CellRuntime:
     def run(self, cell: Cell, matrix: Matrix) -> CellResult:
         """Run one cell to a final result, retrying crashes, timeouts and OOMs as the matrix allows."""
         launcher = self.launcher()
-        assert self._scratch is not None
+        assert self._scratch is not None and self.log_dir is not None
         settings = matrix.settings
         job = CellJob(
             cell=cell,

@@ -13,7 +13,6 @@ fixtures when a test asks for them.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -60,8 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     paths = [Path(path).expanduser().resolve() for path in config.getoption("qlora_matrix") or []]
     config.stash[MATRIX_PATHS_KEY] = paths
     log_dir = config.getoption("qlora_log_dir")
-    directory = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="qlora-check-pytest-logs-"))
-    config.stash[RUNTIME_KEY] = CellRuntime(directory, timeout=config.getoption("qlora_timeout"))
+    config.stash[RUNTIME_KEY] = CellRuntime(Path(log_dir) if log_dir else None, config.getoption("qlora_timeout"))
     # The matrices are collected like test files given on the command line.
     known = {Path(arg.split("::")[0]).resolve() for arg in config.args}
     config.args.extend(str(path) for path in paths if path not in known)
