@@ -27,13 +27,12 @@ from qlora_check.execution.launchers.forkserver import choose_launcher
 from qlora_check.execution.launchers.interface import Launcher
 from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
 from qlora_check.execution.resources import demand_for
+from qlora_check.execution.run import RETRYABLE, with_attempts
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix
 from qlora_check.matrix.model import Matrix
 from qlora_check.results.models import CellResult, Status
 from qlora_check.testing.markers import host_capabilities
-
-RETRYABLE = frozenset({Status.CRASH, Status.TIMEOUT, Status.OOM})  # as `qlora-check run` retries them
 
 
 class CellFailed(Exception):
@@ -82,15 +81,16 @@ class CellRuntime:
             max_memory_mb=settings.max_memory_mb,
             log_max_bytes=settings.log_max_bytes,
         )
-        attempts: list[dict[str, Any]] = []
+        earlier: list[CellResult] = []
         for attempt in range(1, settings.retries + 2):
             job = replace(job, attempt=attempt, log_path=self.log_dir / f"{cell.id}.{attempt}.log")
-            result = launcher.run(job)
+            raw = launcher.run(job)
             shutil.rmtree(job.work_dir, ignore_errors=True)
-            if result.status not in RETRYABLE or attempt > settings.retries:
-                break
-            attempts.append({"attempt": attempt, "status": result.status.value, "reason": result.reason})
-        return apply_expectations(replace(result, attempts=attempts), matrix.expect)
+            result = apply_expectations(raw, matrix.expect)
+            if raw.status not in RETRYABLE or attempt > settings.retries:
+                return with_attempts(result, earlier) if earlier else result
+            earlier.append(result)
+        raise AssertionError("unreachable: the last attempt returns")
 
     def close(self) -> None:
         if self._launcher is not None:
