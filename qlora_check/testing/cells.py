@@ -10,6 +10,7 @@ fails with the failed checks and their figures. Nothing here imports torch: the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from qlora_check.execution.job import CellJob
 from qlora_check.execution.launchers.forkserver import choose_launcher
 from qlora_check.execution.launchers.interface import Launcher
 from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
-from qlora_check.execution.resources import demand_for
+from qlora_check.execution.resources import CUDA, Grant, cuda_device_ids, demand_for
 from qlora_check.execution.run import RETRYABLE, with_attempts
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix
@@ -81,6 +82,8 @@ class CellRuntime:
             max_memory_mb=settings.max_memory_mb,
             log_max_bytes=settings.log_max_bytes,
         )
+        if job.demand.device_kind == CUDA and host_capabilities().cuda_devices:
+            job = job.with_grant(cuda_grant(host_capabilities().cuda_devices))
         earlier: list[CellResult] = []
         for attempt in range(1, settings.retries + 2):
             job = replace(job, attempt=attempt, log_path=self.log_dir / f"{cell.id}.{attempt}.log")
@@ -97,6 +100,14 @@ class CellRuntime:
             self._launcher.close()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def cuda_grant(cuda_devices: int) -> Grant:
+    """One GPU per pytest-xdist worker, round robin (gw0 -> the first, gw1 -> the second …), pinned for the
+    cell through CUDA_VISIBLE_DEVICES as `qlora-check run`'s scheduler pins it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    ids = cuda_device_ids(cuda_devices)
+    return Grant(threads=1, device_kind=CUDA, devices=(ids[int(worker) % len(ids) if worker.isdigit() else 0],))
 
 
 RUNTIME_KEY = pytest.StashKey[CellRuntime]()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
-from qlora_check.testing.cells import CellFailed, ExpectedCellFailure, failure_text, outcome
+from qlora_check.testing.cells import CellFailed, ExpectedCellFailure, cuda_grant, failure_text, outcome
 
 LEARNED = CheckResult(
     "learned", False, "mean loss went from 5.500 to 5.400: a 1.8% drop (needs 20%)", {"relative_drop": 0.018}
@@ -45,3 +45,11 @@ def test_outcomes_follow_the_status() -> None:
     for status in (Status.FAIL, Status.ERROR, Status.CRASH, Status.OOM, Status.TIMEOUT, Status.FLAKY):
         with pytest.raises(CellFailed, match=f"^{status.value}"):
             outcome(result(status, reason="went wrong"))
+
+
+def test_each_xdist_worker_gets_its_own_gpu_round_robin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    assert cuda_grant(2).devices == ("5",)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER")
+    assert cuda_grant(2).devices == ("4",)
