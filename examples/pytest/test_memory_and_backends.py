@@ -4,7 +4,6 @@ asserted here was measured on this host (RSS high-water marks, device allocator 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ HELD_OUT = learnable_dataset(8, seed=1)
 MEDIUM = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8}
 
 
-def test_training_memory_efficiency_comparison(record_property: Callable[[str, object], None]) -> None:
+def test_training_memory_efficiency_comparison() -> None:
     """LoRA's training peak (host RSS above the block's start) is far below full fine-tuning's."""
     lora = train_steps(tiny_model(train_type="lora", **MEDIUM), DATA, steps=2, batch_size=4)
     full_model = tiny_model(train_type="full", **MEDIUM)
@@ -37,7 +36,6 @@ def test_training_memory_efficiency_comparison(record_property: Callable[[str, o
     assert lora.memory.method == full.memory.method and lora.memory.peak_rss_mb is not None
     assert full.memory.peak_rss_mb is not None
     gradients_and_adam_mb = 3 * parameters * 4 / 2**20
-    record_property("peak_rss_mb", {"lora": lora.memory.peak_rss_mb, "full": full.memory.peak_rss_mb})
     assert full.memory.peak_rss_mb > lora.memory.peak_rss_mb + 0.5 * gradients_and_adam_mb, (
         f"full {full.memory.peak_rss_mb} MiB, LoRA {lora.memory.peak_rss_mb} MiB, "
         f"gradients + AdamW state {gradients_and_adam_mb:.0f} MiB"
@@ -48,7 +46,7 @@ DEVICE_BACKENDS = [pytest.param(backend, marks=requires_backend(backend)) for ba
 
 
 @pytest.mark.parametrize("backend", DEVICE_BACKENDS)
-def test_backend_memory_efficiency(backend: str, record_property: Callable[[str, object], None]) -> None:
+def test_backend_memory_efficiency(backend: str) -> None:
     """On each accelerator backend, by its own allocator's peak: LoRA below full, a 4-bit base below fp32."""
     peaks = {}
     for label, quantizer, train_type in (("full", None, "full"), ("lora", None, "lora"), ("qlora", "4bit", "qlora")):
@@ -61,7 +59,6 @@ def test_backend_memory_efficiency(backend: str, record_property: Callable[[str,
         assert result.memory.device_method, result.memory
         peaks[label] = result.memory.device_peak_mb
         del model
-    record_property("device_peak_mb", peaks)
     assert peaks["lora"] < 0.7 * peaks["full"], peaks
     if "qlora" in peaks:
         assert peaks["qlora"] < 0.6 * peaks["lora"], peaks
