@@ -3,8 +3,8 @@
 - ``pytest --qlora-matrix matrices/smoke.yaml``: every cell of the matrix becomes one test item whose name
   is the cell id (`qlora_check.testing.cells`); ``-n`` (pytest-xdist) distributes them; ``-k`` matches axis
   values (``-k bnb-nf4``).
-- ``@pytest.mark.qlora_backend("cuda")`` / ``@pytest.mark.qlora_quantizer("bnb")``: skip a test, at setup,
-  where this host cannot run that backend or quantizer, with doctor's reason.
+- ``@pytest.mark.qlora_backend("cuda")`` / ``@pytest.mark.qlora_quantizer("bnb")``: skip a test where this
+  host cannot run that backend or quantizer, with doctor's reason.
 - fixtures ``qlora_tiny_model``, ``qlora_tokenizer``, ``qlora_memory`` (see docs/testing.md).
 
 Collection imports no torch (``pytest --co`` stays fast): the cells import it in their own processes, the
@@ -78,17 +78,27 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip, with doctor's reason, a test marked for a backend or quantizer this host cannot run."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip, with doctor's reason, tests marked for a backend or quantizer this host cannot run (a skip marker,
+    so the report points at the test; doctor's answer is cached, and nothing here imports torch)."""
+    for item in items:
+        reason = marker_skip_reason(item)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def marker_skip_reason(item: pytest.Item) -> str | None:
+    """Why this host cannot run what the item's ``qlora_backend`` / ``qlora_quantizer`` markers ask for."""
     backend_marker = item.get_closest_marker("qlora_backend")
     backend = str(backend_marker.args[0]) if backend_marker and backend_marker.args else None
     if backend is not None and (reason := skip_reason(backend)):
-        pytest.skip(reason)
+        return reason
     for marker in item.iter_markers("qlora_quantizer"):
         quantizer = str(marker.args[0]) if marker.args else "none"
         on = marker.kwargs.get("backend") or backend or ("mlx" if quantizer.lower().startswith("mlx") else "cpu")
         if reason := skip_reason(str(on), quantizer):
-            pytest.skip(reason)
+            return reason
+    return None
 
 
 def _marked(request: pytest.FixtureRequest) -> dict[str, Any]:
