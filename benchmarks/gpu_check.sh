@@ -57,5 +57,9 @@ run_shards matrices/cuda.yaml cuda 4 | tee "$OUT/cuda-summary.txt"
 if [ -f matrices/distributed-cuda.yaml ]; then
   run_shards matrices/distributed-cuda.yaml distributed-cuda 1 | tee "$OUT/distributed-summary.txt"
 fi
+# qlora_check.testing on CUDA: memory_tracker's allocator peak, train_steps, the plugin's markers and fixtures.
+timeout "$LIMIT" python3 -m pytest -p no:cacheprovider -rA examples/pytest -k cuda > "$OUT/pytest-cuda.txt" 2>&1
+echo "pytest examples -k cuda exit $?" | tee -a "$OUT/cuda-summary.txt"
+tail -12 "$OUT/pytest-cuda.txt" | tee -a "$OUT/cuda-summary.txt"
 tar czf "$OUT/runs.tgz" -C "$OUT" --exclude runs.tgz . 2>/dev/null
 ls -la "$OUT"

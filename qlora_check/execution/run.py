@@ -103,14 +103,15 @@ class _Recorder:
         result = apply_expectations(result, self.expectations)
         earlier = self.history.setdefault(result.cell_id, [])
         if earlier:
-            result = _with_attempts(result, earlier)
+            result = with_attempts(result, earlier)
         earlier.append(result)
         self.writer.append(result)
         self.results[result.cell_id] = result
         self.observer(CellFinished(result))
 
 
-def _with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+def with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+    """The result with the earlier attempts listed; `flaky` when they disagree (also used by the pytest plugin)."""
     attempts = [{"attempt": r.attempt, "status": r.status.value, "reason": r.reason} for r in earlier]
     statuses = {r.status for r in earlier} | {result.status}
     if len(statuses) == 1:
