@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qlora_check.execution.events import CellStarted, Notice, Observer
-from qlora_check.execution.isolation import CellJob
+from qlora_check.events import CellStarted, Notice, Observer
+from qlora_check.execution.job import CellJob
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, ErrorInfo, Status
 from qlora_check.results.store import utc_now

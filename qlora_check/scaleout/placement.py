@@ -47,7 +47,7 @@ def needs_of(cell: Cell) -> CellNeeds:
     resources = {backend_resource(backend): float(demand.devices) if device_cell else MARKER}
     for family in demand.families:
         resources[pair_resource(backend, family)] = MARKER
-    memory = demand.memory_mb * 2**20 if demand.memory_mb else None
+    memory = int(demand.memory_mb * 2**20) if demand.memory_mb else None
     gpus = float(demand.devices) if demand.device_kind == "cuda" else 0.0
     return CellNeeds(float(demand.threads), gpus, resources, memory, (f"backend {backend}", *demand.families))
 

@@ -21,8 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from qlora_check.execution.isolation import CellJob
+from qlora_check.execution.job import CellJob
 from qlora_check.host import library_versions
+from qlora_check.results.models import CellResult
 from qlora_check.scaleout.node_resources import FINGERPRINT_LABEL, HOST_LABEL
 from qlora_check.scaleout.reaper import TOKEN_VARIABLE, kill_tokens
 
@@ -74,15 +75,12 @@ def run_cell_task(job: CellJob) -> Iterator[dict[str, Any]]:
     yield {"kind": FINISHED, "result": result, "log": log}
 
 
-def launch(job: CellJob) -> Any:
+def launch(job: CellJob) -> CellResult:
     """The same launcher a local run uses for an isolated cell."""
-    from qlora_check.execution.isolation import SubprocessLauncher
+    from qlora_check.execution.launchers.spawn import SpawnLauncher
 
-    launcher = SubprocessLauncher()
-    try:
+    with SpawnLauncher() as launcher:
         return launcher.run(job)
-    finally:
-        launcher.close()
 
 
 def _read_log(path: Path, max_bytes: int) -> str:

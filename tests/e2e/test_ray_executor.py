@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 import pytest
 
-from qlora_check.execution.isolation import CellJob
+from qlora_check.execution.job import CellJob
+from qlora_check.execution.resources import demand_for
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, Status
 from qlora_check.scaleout.reaper import TOKEN_VARIABLE
@@ -41,7 +42,7 @@ def cluster() -> Iterator[Any]:
 
 def job(tmp_path: Path, timeout: float = 60, **values: Any) -> CellJob:
     cell = Cell.from_values({"steps": 4, **values})
-    return CellJob(cell, tmp_path / "work" / cell.id, tmp_path / "logs" / f"{cell.id}.log", timeout)
+    return CellJob(cell, tmp_path / "work" / cell.id, tmp_path / "logs" / f"{cell.id}.log", timeout, demand_for(cell))
 
 
 def run(jobs: list[CellJob], **kwargs: Any) -> dict[str, CellResult]:
