@@ -7,7 +7,10 @@ starts one reaper, itself in a new session, and holds the write end of its stdin
 does every process it starts) and ``-TOKEN`` when it ends. When stdin reaches end of file (the worker is
 gone, however it died), the reaper kills every process whose environment still carries an open token.
 
-Run as ``python -m qlora_check.scaleout.reaper``; standard library and psutil only.
+The reaper must not be the worker's child: a dying Ray worker kills its direct children, whatever their
+session (measured with Ray 2.60), and the cell's own children would then be orphaned with nobody to reap
+them. ``python -m qlora_check.scaleout.reaper --detach`` starts the real reaper (its stdin inherited) and
+exits, so the reaper's parent becomes init. Standard library and psutil only.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -22,6 +26,7 @@ import psutil
 
 TOKEN_VARIABLE = "QLORA_CHECK_REAPER_TOKEN"
 GRACE_S = 3.0
+MODULE = "qlora_check.scaleout.reaper"
 
 
 def processes_with(tokens: set[str]) -> list[psutil.Process]:
@@ -51,6 +56,9 @@ def kill_tokens(tokens: set[str]) -> int:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--detach"]:
+        subprocess.Popen([sys.executable, "-m", MODULE], start_new_session=True)  # inherits stdin
+        return
     open_tokens: set[str] = set()
     for line in sys.stdin:
         text = line.strip()

@@ -19,12 +19,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from qlora_check.execution.job import CellJob
 from qlora_check.host import library_versions
 from qlora_check.results.models import CellResult
 from qlora_check.scaleout.node_resources import FINGERPRINT_LABEL, HOST_LABEL
+from qlora_check.scaleout.reaper import MODULE as REAPER_MODULE
 from qlora_check.scaleout.reaper import TOKEN_VARIABLE, kill_tokens
 
 STARTED, FINISHED = "started", "finished"
@@ -92,19 +93,30 @@ def _read_log(path: Path, max_bytes: int) -> str:
 
 
 def _tell_reaper(line: str) -> None:
-    """Start this worker's reaper on first use (a new session: it must outlive a killed worker)."""
+    """Tell this worker's reaper; start it on first use, and again if it is gone (a broken pipe)."""
     global _reaper
     with _reaper_lock:
-        if _reaper is None or _reaper.poll() is not None:
-            _reaper = subprocess.Popen(
-                [sys.executable, "-m", "qlora_check.scaleout.reaper"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, TOKEN_VARIABLE: ""},
-            )
-        stdin: IO[bytes] | None = _reaper.stdin
-        if stdin is not None:
-            stdin.write(f"{line}\n".encode())
-            stdin.flush()
+        for _ in range(2):
+            if _reaper is None:
+                _reaper = _start_reaper()
+            try:
+                assert _reaper.stdin is not None
+                _reaper.stdin.write(f"{line}\n".encode())
+                _reaper.stdin.flush()
+                return
+            except OSError:
+                _reaper = None
+
+
+def _start_reaper() -> subprocess.Popen[bytes]:
+    """The reaper, detached (its parent exits at once) so that it outlives this worker."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", REAPER_MODULE, "--detach"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, TOKEN_VARIABLE: ""},
+    )
+    process.wait()  # the detached reaper holds the pipe's read end from here
+    return process
