@@ -23,6 +23,7 @@ from qlora_check.execution.job import CellJob
 from qlora_check.matrix.cell import Cell
 from qlora_check.results.models import CellResult, ErrorInfo, Status
 from qlora_check.results.store import utc_now
+from qlora_check.scaleout.node_resources import offer_of_node
 from qlora_check.scaleout.placement import CellNeeds, eligible_nodes, needs_of, skip_reason
 from qlora_check.scaleout.task import FINISHED, STARTED, run_cell_task
 
@@ -62,6 +63,19 @@ class RayExecutor:
 
     def nodes(self) -> list[dict[str, Any]]:
         return [dict(node) for node in self._ray.nodes()]  # type: ignore[no-untyped-call]
+
+    def slots(self) -> int:
+        """The CPUs of the live nodes: at most that many single-threaded cells run at once."""
+        return int(sum(node.get("Resources", {}).get("CPU", 0) for node in self.nodes() if node.get("Alive")))
+
+    def describe(self) -> dict[str, Any]:
+        """The pool as run.json records it: each live node's host, fingerprint and qlora-check resources."""
+        nodes = []
+        for node in self.nodes():
+            if node.get("Alive"):
+                offer = offer_of_node(node)
+                nodes.append({"node_id": node["NodeID"], "host": offer.host, **offer.to_dict()})
+        return {"kind": "ray", "ray": self._ray.__version__, "nodes": nodes}
 
     def skip_reasons(self, cells: Sequence[Cell]) -> dict[str, str]:
         """Cell id -> why no live node can run it, for the cells that no node can run."""

@@ -59,6 +59,13 @@ class NodeOffer:
     def host(self) -> str:
         return self.labels.get(HOST_LABEL, "")
 
+    @property
+    def fingerprint(self) -> str:
+        return self.labels.get(FINGERPRINT_LABEL, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "resources": dict(self.resources), "labels": dict(self.labels)}
+
     def describe(self) -> str:
         """One line for people: the backends and families this node offers."""
         backends = [name[len(BACKEND) :] for name in self.resources if name.startswith(BACKEND)]
