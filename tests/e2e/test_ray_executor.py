@@ -6,6 +6,7 @@ so they end in a second instead of training for minutes); only the nodes' offers
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +15,15 @@ from typing import Any
 import psutil
 import pytest
 
+from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.execution.job import CellJob
 from qlora_check.execution.resources import demand_for
+from qlora_check.execution.run import RunOptions, run_matrix
 from qlora_check.matrix.cell import Cell
+from qlora_check.reports.finish import finish_run
 from qlora_check.results.models import CellResult, Status
 from qlora_check.scaleout.reaper import TOKEN_VARIABLE
+from tests.conftest import write_matrix
 from tests.e2e.ray_support import doctor_document, ray_cluster
 
 pytest.importorskip("ray")
@@ -45,7 +50,7 @@ def job(tmp_path: Path, timeout: float = 60, **values: Any) -> CellJob:
     return CellJob(cell, tmp_path / "work" / cell.id, tmp_path / "logs" / f"{cell.id}.log", timeout, demand_for(cell))
 
 
-def run(jobs: list[CellJob], **kwargs: Any) -> dict[str, CellResult]:
+def run_jobs(jobs: list[CellJob], **kwargs: Any) -> dict[str, CellResult]:
     from qlora_check.scaleout.executor import RayExecutor
 
     results: dict[str, CellResult] = {}
@@ -70,34 +75,63 @@ def reaper_marked_processes() -> list[psutil.Process]:
     return found
 
 
-def test_each_cell_runs_on_a_node_that_offers_what_it_needs(cluster: Any, tmp_path: Path) -> None:
+POOL_MATRIX = """
+version: 1
+name: pool
+axes:
+  backend: [cpu]
+  quantizer: [none]
+  train_type: [lora]
+  steps: [4]
+  inject: [raise, hang]
+include:
+  - {backend: mlx, quantizer: mlx-4bit, train_type: qlora, inject: raise}
+  - {backend: cpu, quantizer: bnb-nf4, train_type: qlora, inject: raise}
+  - {backend: cuda, quantizer: none, train_type: lora, inject: none}
+  - {backend: mlx, quantizer: bnb-nf4, train_type: qlora, inject: none}
+  - {backend: cpu, quantizer: none, train_type: qlora, inject: none}
+settings:
+  timeout: 6
+"""
+
+
+def test_a_matrix_over_the_pool_runs_each_cell_where_it_can_and_skips_the_rest(cluster: Any, tmp_path: Path) -> None:
     from qlora_check.scaleout.executor import RayExecutor
 
-    wanted = {
-        "any": job(tmp_path, backend="cpu", inject="raise"),
-        "mlx": job(tmp_path, backend="mlx", quantizer="mlx-4bit", train_type="qlora", inject="raise"),
-        "bnb": job(tmp_path, backend="cpu", quantizer="bnb-nf4", train_type="qlora", inject="raise"),
-    }
-    impossible = [
-        job(tmp_path, backend="cuda"),
-        job(tmp_path, backend="mlx", quantizer="bnb-nf4", train_type="qlora"),
-    ]
-    reasons = RayExecutor().skip_reasons([entry.cell for entry in [*wanted.values(), *impossible]])
-    assert reasons == {
-        impossible[0].cell.id: "no node offers backend cuda (4 live node(s) in the Ray cluster)",
-        impossible[1].cell.id: "no node offers backend mlx + bnb (4 live node(s) in the Ray cluster)",
-    }
-    results = run(list(wanted.values()))
-    for need, entry in wanted.items():
-        result = results[entry.cell.id]
-        # The worker itself ran and recorded the injected fault: the cell really ran, on an eligible node.
-        assert result.status is Status.ERROR and "injected fault: raise" in result.reason
-        node = result.to_dict().get("node") or {}
-        assert node["host"] in CAN_RUN[need], (need, node)
-        assert node["fingerprint"] == f"fp-{node['host']}"
-        assert node["libraries"]["torch"]  # the versions the node itself reported
-        log = Path(result.log_path or "")
-        assert log.parent == tmp_path / "logs" and "injected fault: raise" in log.read_text()
+    options = RunOptions(matrix_path=write_matrix(tmp_path, POOL_MATRIX), root=tmp_path / "reports")
+    outcome = run_matrix(options, host=detect_host_capabilities(), executor=RayExecutor())
+    finish_run(outcome.run_dir, None, outcome.interrupted)
+    assert len(outcome.results) == 7
+    by_label = {result.label: result for result in outcome.results.values()}
+    cuda = by_label["cuda/none/lora/fp32/adamw/constant"]
+    assert cuda.status is Status.SKIP
+    assert cuda.reason == "no node offers backend cuda (4 live node(s) in the Ray cluster)"
+    assert by_label["cpu/none/qlora/fp32/adamw/constant"].status is Status.NOT_APPLICABLE
+    assert by_label["mlx/bnb-nf4/qlora/fp32/adamw/constant"].status is Status.NOT_APPLICABLE
+    needs = {"cpu/none/lora": "any", "mlx/mlx-4bit/qlora": "mlx", "cpu/bnb-nf4/qlora": "bnb"}
+    hosts = set()
+    for result in outcome.results.values():
+        if result.status in (Status.SKIP, Status.NOT_APPLICABLE):
+            assert result.node is None
+            continue
+        need = needs["/".join(result.label.split("/")[:3])]
+        node = result.node or {}
+        assert node["host"] in CAN_RUN[need], (result.label, node)
+        assert node["fingerprint"] == f"fp-{node['host']}" and node["libraries"]["torch"]
+        hosts.add(node["host"])
+        log = outcome.run_dir / "logs" / f"{result.cell_id}.log"
+        assert Path(result.log_path or "") == log and log.read_text()  # the node's log, in the driver's run
+        if "inject=hang" in result.label:  # the cell's own limit, inside the task, as in a local run
+            assert result.status is Status.TIMEOUT and "6 s timeout" in result.reason
+        else:  # the worker itself ran on the node and recorded the injected fault
+            assert result.status is Status.ERROR and "injected fault: raise" in result.reason
+    report = json.loads((outcome.run_dir / "report.json").read_text())
+    assert {node["host"] for node in report["nodes"]["hosts"]} == hosts and len(hosts) >= 2
+    html = (outcome.run_dir / "report.html").read_text()
+    assert all(host in html for host in hosts)
+    run_document = json.loads((outcome.run_dir / "run.json").read_text())
+    assert run_document["settings"]["isolation"] == "ray"
+    assert {node["host"] for node in run_document["executor"]["nodes"]} == {"node-a", "node-b", "node-c", "node-d"}
 
 
 def test_a_cell_whose_nodes_die_is_replaced_once_then_crashes_as_node_lost(cluster: Any, tmp_path: Path) -> None:
@@ -114,11 +148,11 @@ def test_a_cell_whose_nodes_die_is_replaced_once_then_crashes_as_node_lost(clust
             if candidate.node_id == node["node_id"]:
                 cluster.remove_node(candidate, allow_graceful=False)
 
-    results = run([hang, healthy], on_placed=kill_its_node)
+    results = run_jobs([hang, healthy], on_placed=kill_its_node)
     assert sorted(placements) == ["node-c", "node-d"]  # placed, lost, re-placed on the other one, lost
     lost = results[hang.cell.id]
     assert lost.status is Status.CRASH and lost.reason.startswith("node lost")
-    assert [entry["host"] for entry in (lost.to_dict()["node"]["replaced_after"])] == placements[:1]
+    assert [entry["host"] for entry in (lost.node or {})["replaced_after"]] == placements[:1]
     assert results[healthy.cell.id].status is Status.ERROR  # 0 results lost
     deadline = time.monotonic() + 30
     while reaper_marked_processes() and time.monotonic() < deadline:
