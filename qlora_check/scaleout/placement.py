@@ -85,5 +85,6 @@ def skip_reason(needs: CellNeeds, nodes: Sequence[Mapping[str, Any]]) -> str | N
 
 
 def _offers(resources: Mapping[str, float], node: Mapping[str, Any]) -> bool:
+    """Whether the node has each of the resources at all (how much is the size check's business)."""
     total: Mapping[str, float] = node.get("Resources", {})
-    return all(total.get(name, 0.0) >= amount for name, amount in resources.items())
+    return all(total.get(name, 0.0) > 0 for name in resources)
