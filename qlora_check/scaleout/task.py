@@ -8,6 +8,7 @@ temporary directory of the node; the log travels back with the result.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -44,9 +45,15 @@ def node_identity() -> dict[str, Any]:
         "host": labels.get(HOST_LABEL) or socket.gethostname(),
         "fingerprint": labels.get(FINGERPRINT_LABEL, ""),
         "node_id": context.get_node_id(),
-        "libraries": library_versions(),
+        "libraries": _library_versions(),
         "ray": ray.__version__,
     }
+
+
+@functools.cache
+def _library_versions() -> dict[str, str | None]:
+    """Read once per Ray worker process (package metadata costs milliseconds per cell otherwise)."""
+    return library_versions()
 
 
 def run_cell_task(job: CellJob) -> Iterator[dict[str, Any]]:
