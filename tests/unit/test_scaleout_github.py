@@ -76,3 +76,18 @@ def test_plan_emit_github_prints_one_json_line_the_run_command_accepts(tmp_path)
     assert sum(entry["size"] for entry in include) == 6
     wrong = CliRunner().invoke(app, ["plan", str(matrix), "--emit", "gitlab", "2"])
     assert wrong.exit_code == 2
+
+
+def test_run_cells_runs_only_the_named_cells_and_refuses_unknown_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from qlora_check.results.store import read_results
+
+    matrix = write_matrix(tmp_path, "version: 1\nname: c\naxes: {train_type: [lora, qlora], seed: [0, 1]}\n")
+    plan = json.loads(CliRunner().invoke(app, ["plan", str(matrix), "--json"]).output)["cells"]
+    not_applicable = [cell["id"] for cell in plan if cell["planned"] == "n/a"]
+    assert len(not_applicable) == 2  # qlora without a quantizer: recorded without running anything
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(matrix), "--out", str(out), "--cells", ",".join(not_applicable)])
+    assert result.exit_code == 0, result.output
+    assert sorted(read_results(out).final()) == sorted(not_applicable)
+    unknown = CliRunner().invoke(app, ["run", str(matrix), "--out", str(tmp_path / "x"), "--cells", "0123456789ab"])
+    assert unknown.exit_code == 2 and "0123456789ab" in unknown.output
