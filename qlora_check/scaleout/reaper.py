@@ -26,6 +26,8 @@ import psutil
 
 TOKEN_VARIABLE = "QLORA_CHECK_REAPER_TOKEN"
 GRACE_S = 3.0
+LINGER_S = 10.0
+SWEEP_S = 0.5
 MODULE = "qlora_check.scaleout.reaper"
 
 
@@ -66,9 +68,14 @@ def main() -> None:
             open_tokens.add(text[1:])
         elif text.startswith("-"):
             open_tokens.discard(text[1:])
-    kill_tokens(open_tokens)
-    time.sleep(0.1)
-    kill_tokens(open_tokens)  # a grandchild started during the first sweep
+    # Sweep for a while: a cell caught between fork and exec does not carry its token yet, and one that
+    # had just started may still be spawning its own children.
+    deadline = time.monotonic() + LINGER_S
+    while True:
+        kill_tokens(open_tokens)
+        if not open_tokens or time.monotonic() > deadline:
+            return
+        time.sleep(SWEEP_S)
 
 
 if __name__ == "__main__":

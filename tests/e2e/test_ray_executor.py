@@ -7,6 +7,9 @@ so they end in a second instead of training for minutes); only the nodes' offers
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +25,9 @@ from qlora_check.execution.run import RunOptions, run_matrix
 from qlora_check.matrix.cell import Cell
 from qlora_check.reports.finish import finish_run
 from qlora_check.results.models import CellResult, Status
+from qlora_check.results.store import read_results
 from qlora_check.scaleout.reaper import TOKEN_VARIABLE
-from tests.conftest import write_matrix
+from tests.conftest import pythonpath_env, write_matrix
 from tests.e2e.ray_support import doctor_document, ray_cluster
 
 pytest.importorskip("ray")
@@ -158,3 +162,45 @@ def test_a_cell_whose_nodes_die_is_replaced_once_then_crashes_as_node_lost(clust
     while reaper_marked_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert reaper_marked_processes() == []  # the hanging cells (and their grandchildren) were reaped
+
+
+HANG_MATRIX = """
+version: 1
+name: interrupted
+axes:
+  backend: [cpu]
+  train_type: [lora]
+  inject: [hang]
+  seed: [0, 1]
+settings:
+  timeout: 300
+"""
+
+
+def started_cells() -> list[psutil.Process]:
+    return [process for process in reaper_marked_processes() if "qlora_check.execution.worker" in process.cmdline()]
+
+
+def test_ctrl_c_cancels_the_pool_s_cells_and_leaves_a_resumable_run(cluster: Any, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "qlora_check", "run", str(write_matrix(tmp_path, HANG_MATRIX)), "--out", str(out)]
+    env = {**pythonpath_env(), "RAY_ADDRESS": ""}
+    process = subprocess.Popen([*command, "--ray", cluster.address], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(started_cells()) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        assert len(started_cells()) == 2
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    final = read_results(out).final()
+    assert [result.status for result in final.values()] == [Status.INTERRUPTED] * 2  # --resume runs them again
+    deadline = time.monotonic() + 30
+    while reaper_marked_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert reaper_marked_processes() == []
