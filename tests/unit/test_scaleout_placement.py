@@ -78,3 +78,26 @@ def test_a_live_node_reads_back_as_the_offer_it_was_started_with() -> None:
     document = doctor_document("a", families=[("mlx", "mlx")])
     node = ray_node("a", document)
     assert offer_of_node(node) == node_offer(document)
+
+
+def test_worker_dry_run_prints_the_offer_and_the_ray_start_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from qlora_check.cli import app
+    from qlora_check.scaleout.worker_node import ray_start_argv
+
+    document = doctor_document("gpu-box", backends=["cpu", "cuda"], families=[("cuda", "bnb")], cuda_devices=2)
+    path = tmp_path / "doctor.json"
+    path.write_text(json.dumps(document))
+    result = CliRunner().invoke(app, ["worker", "--ray", "head:6379", "--doctor-json", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "gpu-box offers backends cpu, cuda; quantizer families bnb" in result.output
+    assert "qc_backend_cuda = 2" in result.output
+    argv = ray_start_argv(node_offer(document), head=False, address="head:6379", executable="ray")
+    assert argv[:5] == ["ray", "start", "--block", "--disable-usage-stats", "--address=head:6379"]
+    assert json.loads(argv[5].removeprefix("--resources="))["qc_pair_cuda_bnb"] == 1.0
+    assert "qlora-check.io/host=gpu-box" in argv[6]
+    both = CliRunner().invoke(app, ["worker", "--head", "--ray", "x:1", "--doctor-json", str(path), "--dry-run"])
+    assert both.exit_code == 2
