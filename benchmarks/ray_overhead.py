@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -80,7 +81,9 @@ def main() -> None:
 
     load_before = os.getloadavg()
     directory = Path(tempfile.mkdtemp(prefix="qc-ray-bench-"))
-    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="qcrb", dir="/tmp"))
+    ray_tmp = None if "RAY_TMPDIR" in os.environ else tempfile.mkdtemp(prefix="qcrb", dir="/tmp")  # short paths
+    if ray_tmp is not None:
+        os.environ["RAY_TMPDIR"] = ray_tmp
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     document = {
         "schema_version": 1,
@@ -124,6 +127,9 @@ def main() -> None:
             )
     finally:
         ray.shutdown()
+        shutil.rmtree(directory, ignore_errors=True)
+        if ray_tmp is not None:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
     median = statistics.median(round_["overhead_ms"] for round_ in rounds)
     figures = {
         "schema_version": 1,
