@@ -12,7 +12,7 @@ from rich.markup import escape
 from qlora_check.cli.common import console, user_errors
 from qlora_check.doctor.document import doctor_document
 from qlora_check.scaleout.node_resources import node_offer
-from qlora_check.scaleout.worker_node import DEFAULT_PORT, ray_start_argv
+from qlora_check.scaleout.worker_node import DEFAULT_PORT, ray_executable, ray_start_argv
 
 
 @user_errors
@@ -43,7 +43,8 @@ def worker(
     else:
         document = doctor_document(doctor_json)
     offer = node_offer(document)
-    argv = ray_start_argv(offer, head=head, address=ray, port=port, num_cpus=num_cpus)
+    executable = ray_executable(required=not dry_run)
+    argv = ray_start_argv(offer, head=head, address=ray, port=port, num_cpus=num_cpus, executable=executable)
     console.print(f"[bold]{escape(offer.host)}[/] offers {escape(offer.describe())}")
     for name, amount in sorted(offer.resources.items()):
         console.print(f"  {name} = {amount:g}")

@@ -14,13 +14,16 @@ from qlora_check.scaleout.session import INSTALL_HINT
 DEFAULT_PORT = 6379
 
 
-def ray_executable() -> str:
-    """Ray's CLI next to this interpreter (the same environment), else the first on PATH."""
+def ray_executable(required: bool = True) -> str:
+    """Ray's CLI next to this interpreter (the same environment), else the first on PATH; plain ``ray`` when
+    it is missing and not ``required`` (a dry run only prints the command)."""
     beside = Path(sys.executable).with_name("ray")
     if beside.exists():
         return str(beside)
     found = shutil.which("ray")
     if found is None:
+        if not required:
+            return "ray"
         raise QloraCheckError("the `ray` command is not installed", tip=INSTALL_HINT)
     return found
 
