@@ -163,6 +163,22 @@ def test_a_cell_whose_nodes_die_is_replaced_once_then_crashes_as_node_lost(clust
     assert reaper_marked_processes() == []  # the hanging cells (and their grandchildren) were reaped
 
 
+def test_the_driver_cancels_a_task_that_outlives_its_timeout_and_the_cell_is_reaped(
+    cluster: Any, tmp_path: Path
+) -> None:
+    # A negative grace makes the driver's deadline (timeout + grace) come before the cell's own limit, so the
+    # driver's path is the one taken: ray.cancel(force=True), then the reaper for the cell's processes.
+    hang = job(tmp_path, timeout=30, backend="cpu", inject="hang")
+    started = time.monotonic()
+    result = run_jobs([hang], grace_s=-25)[hang.cell.id]
+    assert result.status is Status.TIMEOUT and "the driver cancelled the Ray task" in result.reason
+    assert time.monotonic() - started < 30  # well before the cell's own 30 s limit
+    deadline = time.monotonic() + 30
+    while reaper_marked_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert reaper_marked_processes() == []
+
+
 HANG_MATRIX = """
 version: 1
 name: interrupted
