@@ -35,8 +35,9 @@ def tolerance(values: dict[str, Any], world_size: int, device_kind: str) -> tupl
         reasons.append("gradient accumulation sums micro-batches in another order")
     if float(values["lora_dropout"]) > 0:
         reasons.append("dropout masks are drawn per rank")
-    if str(values.get("distributed", "ddp")) == "fsdp" and float(values["max_grad_norm"]) > 0:
-        reasons.append("FSDP1 reduces the clipping norm over shards in another order")
+    if str(values.get("distributed", "ddp")) in ("fsdp", "fsdp2") and float(values["max_grad_norm"]) > 0:
+        # Measured: FSDP1 and FSDP2 differ from the reference by ~5e-7 with clipping, by 0 without.
+        reasons.append("FSDP reduces the clipping norm over shards in another order (exact with max_grad_norm 0)")
     if not reasons:
         return 0.0, 0.0, "exact: the same operations in the same order"
     atol, rtol = tolerance_for(str(values["precision"]))
