@@ -49,7 +49,7 @@ def optimizer_for(
     values: dict[str, Any], model: torch.nn.Module, warmup: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, dict[str, Any]]:
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer, settings = build_optimizer(
+    optimizer, settings, _ = build_optimizer(
         str(values["optimizer"]), trainable, float(values["lr"]), float(values["weight_decay"])
     )
     scheduler = build_scheduler(str(values["scheduler"]), optimizer, int(values["steps"]), warmup)

@@ -2,35 +2,26 @@
 
 The cell's loss per step is the ranks' mean (all-reduced, the same on every rank); its memory figure is
 the largest rank's peak, every rank's under ``memory.per_rank``. A failed rank ends the cell as
-`RankFailure`, naming the rank; the worker records its status (crash, error, oom or timeout).
+`RankFailure`, naming the rank; the worker classifies it (crash, error, oom or timeout).
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qlora_check.distributed.failure import RankFailure
 from qlora_check.distributed.launch import LaunchOutcome, RankOutcome, launch_ranks
 from qlora_check.distributed.rank import TRAINED_FILE, RankSpec
 from qlora_check.engines import checks as shared
 from qlora_check.engines.interface import EngineOutput
-from qlora_check.results.models import CheckResult, ErrorInfo, Status
+from qlora_check.results.models import CheckResult
 
+DEFAULT_TIMEOUT_S = 600.0  # when the worker was given no limit (the parent still enforces its own)
 RANKS_SHARE_OF_TIMEOUT = 0.75  # the rest is the single-process reference's and the watcher's margin
-
-
-class RankFailure(Exception):
-    """A rank crashed, raised, ran out of memory or hung: the whole cell ends with ``status``."""
-
-    def __init__(self, status: Status, rank: int, reason: str, error: ErrorInfo, launch: dict[str, Any]) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.rank = rank
-        self.reason = reason
-        self.error = error
-        self.launch = launch
 
 
 @dataclass(frozen=True)
@@ -41,6 +32,7 @@ class DistributedRequest:
     device_kind: str = "cpu"
     learned_margin: float = 0.2
     attempt: int = 1
+    fault: Callable[[str, int], None] | None = None  # the worker's injector, applied in inject_rank
 
     @property
     def world_size(self) -> int:
@@ -70,7 +62,7 @@ def run_distributed(request: DistributedRequest, *, force_spawn: bool = False) -
         )
         for rank in range(request.world_size)
     ]
-    outcome = launch_ranks(specs, ranks_timeout, force_spawn=force_spawn)
+    outcome = launch_ranks(specs, ranks_timeout, fault=request.fault, force_spawn=force_spawn)
     launch = _launch_info(outcome)
     if outcome.timed_out or outcome.culprit is not None:
         raise _failure(outcome, ranks_timeout, launch)
@@ -126,7 +118,9 @@ def _checks(
     first, values = results[0], request.values
     losses = list(first["losses"])
     checks = [
-        shared.trainable_check(first["trainable"]["actual"], first["trainable"]["expected"], "the training type's rule"),
+        shared.trainable_check(
+            first["trainable"]["actual"], first["trainable"]["expected"], "the training type's rule"
+        ),
         shared.finite_check(losses),
         shared.learned_check(losses, request.learned_margin),
     ]
@@ -138,8 +132,12 @@ def _checks(
     checks.append(matches_single_check(losses, reference.losses, diff, scale, *tolerance))
     reloaded = reference.reloaded_eval_loss
     checks.append(
-        checkpoint_check(float(first["trained_eval_loss"]), float("nan") if reloaded is None else reloaded,
-                         str(values["precision"]), list(first["saved"]))
+        checkpoint_check(
+            float(first["trained_eval_loss"]),
+            float("nan") if reloaded is None else reloaded,
+            str(values["precision"]),
+            list(first["saved"]),
+        )
     )
     return checks
 
@@ -169,25 +167,31 @@ def _launch_info(outcome: LaunchOutcome) -> dict[str, Any]:
 
 
 def _failure(outcome: LaunchOutcome, limit_s: float, launch: dict[str, Any]) -> RankFailure:
-    """The cell's status from the rank that failed first (or hung)."""
+    """What ended the cell: the rank that failed first (or hung), as it ended."""
     rank = outcome.culprit if outcome.culprit is not None else outcome.ranks[-1].rank
     culprit: RankOutcome = outcome.ranks[rank]
-    tail = culprit.log_tail()
+    tail, code = culprit.log_tail(), culprit.returncode
+    error = (culprit.result or {}).get("error") or {}
+    common: dict[str, Any] = {"rank": rank, "returncode": code, "log_tail": tail, "launch": launch}
     if outcome.timed_out:
         reason = f"rank {rank} hung: the ranks exceeded their {limit_s:g} s limit; every rank was killed"
-        return RankFailure(Status.TIMEOUT, rank, reason, ErrorInfo("Timeout", reason, tail), launch)
-    code = culprit.returncode
-    error = (culprit.result or {}).get("error")
+        return RankFailure(reason=reason, timed_out=True, error_type="Timeout", message=reason, **common)
     if code is not None and code < 0:
         name = _signal_name(-code)
         reason = f"rank {rank} was killed by {name}; the other ranks were killed"
-        return RankFailure(Status.CRASH, rank, reason, ErrorInfo(name, reason, tail), launch)
+        return RankFailure(reason=reason, timed_out=False, error_type=name, message=reason, traceback=tail, **common)
     if error:
         reason = f"rank {rank}: {error['type'].rsplit('.', 1)[-1]}: {error['message']}"[:500]
-        status = Status.OOM if error["type"].endswith("MemoryError") or "out of memory" in error["message"] else Status.ERROR
-        return RankFailure(status, rank, reason, ErrorInfo(error["type"], error["message"], error["traceback"]), launch)
+        return RankFailure(
+            reason=reason,
+            timed_out=False,
+            error_type=error["type"],
+            message=error["message"],
+            traceback=error.get("traceback", ""),
+            **common,
+        )
     reason = f"rank {rank} exited with code {code} without a result; the other ranks were killed"
-    return RankFailure(Status.ERROR, rank, reason, ErrorInfo("RankExit", reason, tail), launch)
+    return RankFailure(reason=reason, timed_out=False, error_type="RankExit", message=reason, traceback=tail, **common)
 
 
 def _signal_name(number: int) -> str:
@@ -195,4 +199,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-

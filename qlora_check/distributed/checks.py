@@ -14,7 +14,12 @@ def ranks_agree_check(agreement: dict[str, Any]) -> CheckResult:
     hashes: list[str] = list(agreement.get("hashes", []))
     diff = float(agreement.get("max_abs_diff", math.inf))
     distinct = len(set(hashes))
-    figures = {"ranks": len(hashes), "distinct_hashes": distinct, "max_abs_diff": diff, "elements": agreement.get("elements")}
+    figures = {
+        "ranks": len(hashes),
+        "distinct_hashes": distinct,
+        "max_abs_diff": diff,
+        "elements": agreement.get("elements"),
+    }
     if not hashes:
         return CheckResult("ranks_agree", False, "no rank reported its parameters", figures)
     passed = distinct == 1 and diff == 0.0

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from typing import Any
 from qlora_check.distributed.rank import RankSpec, run_rank
 
 PR_SET_PDEATHSIG = 1
+# A spawned rank starts here: the worker's layer, which hands the rank its fault injector.
+SPAWN_ENTRY = "qlora_check.execution.rank_entry"
 RANK_MARKER = "QLORA_CHECK_RANK_OF"  # in every rank's (and its children's) environment: orphan scans find them
 
 
@@ -82,7 +85,13 @@ def fork_is_safe() -> tuple[bool, str]:
     return True, ""
 
 
-def launch_ranks(specs: list[RankSpec], timeout_s: float, *, force_spawn: bool = False) -> LaunchOutcome:
+def launch_ranks(
+    specs: list[RankSpec],
+    timeout_s: float,
+    *,
+    fault: Callable[[str, int], None] | None = None,
+    force_spawn: bool = False,
+) -> LaunchOutcome:
     """Run one cell's ranks to their end (or the first failure, or ``timeout_s``); never leaves one running."""
     safe, _ = fork_is_safe()
     mode = "fork" if safe and not force_spawn else "spawn"
@@ -90,7 +99,7 @@ def launch_ranks(specs: list[RankSpec], timeout_s: float, *, force_spawn: bool =
     outcomes: dict[int, RankOutcome] = {}
     try:
         for spec in specs:
-            pid = _fork_rank(spec) if mode == "fork" else _spawn_rank(spec)
+            pid = _fork_rank(spec, fault) if mode == "fork" else _spawn_rank(spec)
             outcomes[pid] = RankOutcome(spec.rank, pid)
         start_s = time.monotonic() - started
         timed_out = _watch(outcomes, started + timeout_s)
@@ -106,7 +115,7 @@ def launch_ranks(specs: list[RankSpec], timeout_s: float, *, force_spawn: bool =
     return LaunchOutcome(ranks, mode, timed_out, start_s, time.monotonic() - started, culprit)
 
 
-def _fork_rank(spec: RankSpec) -> int:
+def _fork_rank(spec: RankSpec, fault: Callable[[str, int], None] | None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -118,7 +127,7 @@ def _fork_rank(spec: RankSpec) -> int:
         gc.freeze()  # the worker's objects: a rank's collections (teardown's included) skip them, ~3 s less
         _redirect(spec.directory / f"rank-{spec.rank}.log")
         os.environ[RANK_MARKER] = spec.work_dir
-        code = run_rank(spec)
+        code = run_rank(spec, fault)
     except BaseException:  # a rank must never return into the worker's code
         import traceback
 
@@ -136,12 +145,12 @@ def _spawn_rank(spec: RankSpec) -> int:
     env = {**os.environ, RANK_MARKER: spec.work_dir, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(spec.directory / f"rank-{spec.rank}.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "qlora_check.distributed.rank", str(spec_path), str(spec.rank)],
+            [sys.executable, "-m", SPAWN_ENTRY, str(spec_path), str(spec.rank)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call, safe before exec
+            preexec_fn=_die_with_parent,
         )
     return process.pid
 

@@ -1,8 +1,8 @@
 """One rank of a multi-process cell: join the group, train on this rank's split, check, save, leave.
 
-Runs in a process forked from the cell's worker (or spawned: ``python -m qlora_check.distributed.rank
-SPEC``). It writes its own events (``rank-N.events.jsonl``: phases and steps, read by the watcher to name a
-hung rank) and its own result file; the worker combines the ranks' results into the cell's.
+Runs in a process forked from the cell's worker (or spawned through ``qlora_check.execution.rank_entry``).
+It writes its own events (``rank-N.events.jsonl``: phases and steps, read by the watcher to name a hung rank)
+and its own result file; the worker combines the ranks' results into the cell's.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,12 +62,12 @@ class Events:
         self.handle.flush()
 
 
-def run_rank(spec: RankSpec) -> int:
+def run_rank(spec: RankSpec, fault: Callable[[str, int], None] | None = None) -> int:
     """The whole life of a rank; returns its exit code (0 when its result says it finished)."""
     events = Events(spec.events_path())
     events.emit("started", pid=os.getpid())
     try:
-        result = _train_rank(spec, events)
+        result = _train_rank(spec, events, fault)
     except BaseException as exc:  # a rank records every failure for the watcher, whatever its class
         traceback.print_exc()
         _write(spec.result_path(), {"rank": spec.rank, "error": _error(exc), "failed_at": time.time()})
@@ -79,13 +78,12 @@ def run_rank(spec: RankSpec) -> int:
     return 0
 
 
-def _train_rank(spec: RankSpec, events: Events) -> dict[str, Any]:
+def _train_rank(spec: RankSpec, events: Events, fault: Callable[[str, int], None] | None) -> dict[str, Any]:
     import torch
 
     from qlora_check.distributed import rendezvous
     from qlora_check.engines.memory import MemoryTracker
     from qlora_check.engines.torch_engine.device_memory import DevicePeaks
-    from qlora_check.execution.faults import inject
 
     torch.set_num_threads(1)
     device = torch.device(rendezvous.rank_device(spec.device_kind, spec.rank))
@@ -111,9 +109,9 @@ def _train_rank(spec: RankSpec, events: Events) -> dict[str, Any]:
     with phase("rendezvous"):
         backend = rendezvous.init_group(spec.rank, spec.world_size, spec.directory, spec.device_kind, spec.timeout_s)
         torch.distributed.barrier()
-    if spec.rank == spec.inject_rank:
+    if spec.rank == spec.inject_rank and fault is not None:
         events.emit("inject", fault=str(spec.values["inject"]))
-        inject(str(spec.values["inject"]), spec.attempt)
+        fault(str(spec.values["inject"]), spec.attempt)
     result = _train(spec, built, device, phase, events)
     with phase("teardown"):
         rendezvous.teardown()
@@ -211,7 +209,9 @@ def _agreement(state: dict[str, Any]) -> dict[str, Any]:
     gathered: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, (digest.hexdigest(), flat))
     reference = gathered[0][1]
-    diffs = [float((other.double() - reference.double()).abs().max()) if other.numel() else 0.0 for _, other in gathered]
+    diffs = [
+        float((other.double() - reference.double()).abs().max()) if other.numel() else 0.0 for _, other in gathered
+    ]
     return {"hashes": [item[0] for item in gathered], "max_abs_diff": max(diffs), "elements": int(flat.numel())}
 
 
@@ -233,13 +233,3 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, default=str), encoding="utf-8")
     os.replace(temporary, path)
-
-
-def main(argv: list[str]) -> int:
-    """Spawned ranks (where forking is unsafe): ``python -m qlora_check.distributed.rank SPEC RANK``."""
-    data = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    return run_rank(RankSpec(**{**data, "rank": int(argv[1])}))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

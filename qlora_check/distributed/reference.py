@@ -53,6 +53,7 @@ def train_reference(values: dict[str, Any], work_dir: Path, world_size: int, tra
     from qlora_check.distributed.wrap import clip_gradients
 
     device = torch.device("cpu")
+    torch.set_num_threads(1)  # the ranks' kernels: a GEMM's reduction order may depend on the thread count
     built = build(values, work_dir / "reference", device)
     model = built.adapted.model
     optimizer, scheduler, _ = optimizer_for(values, model, built.warmup)
@@ -66,8 +67,9 @@ def train_reference(values: dict[str, Any], work_dir: Path, world_size: int, tra
         totals = [torch.zeros_like(p) for p in parameters]
         locals_ = [0.0] * world_size
         for micro in range(grad_accum):
-            shares = [_share_gradients(model, parameters, split[step * grad_accum + micro], built, grad_accum) for split in splits]
-            for rank, (loss, grads) in enumerate(shares):
+            index = step * grad_accum + micro
+            shares = [_share_gradients(model, parameters, split[index], built, grad_accum) for split in splits]
+            for rank, (loss, _) in enumerate(shares):
                 locals_[rank] += loss
             for index, total in enumerate(totals):
                 total += _sum(grad[index] for _, grad in shares) / world_size

@@ -40,6 +40,7 @@ class JobSpec:
     runner: str = "builtin"
     threads: int = 1
     devices: tuple[str, ...] = ()
+    timeout_s: float | None = None  # the parent enforces it; a multi-rank cell also ends its ranks before it
     schema_version: int = JOB_SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def job_spec(job: CellJob, result_path: Path) -> JobSpec:
         runner=job.runner,
         threads=job.threads,
         devices=job.grant.devices if job.grant is not None else (),
+        timeout_s=job.timeout_s,
     )
 
 

@@ -39,6 +39,10 @@ class CellValues:
     grad_accum_check: bool
     world_size: int
     inject: str
+    distributed: str
+    sharding: str
+    cpu_offload: bool
+    inject_rank: int
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CellValues:

@@ -1,87 +1,90 @@
-"""Multi-process cells on the CPU (gloo): the ranks agree with each other and with one process, and a rank
-that crashes, raises or hangs ends the whole cell with the right status, leaving no process behind."""
+"""Multi-process cells on the CPU (gloo), through a real run (fork server, worker, forked ranks): the ranks
+agree with each other and exactly with one process, and a rank that crashes, raises or hangs ends the whole
+cell with the right status, naming the rank, leaving no process behind."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from qlora_check.distributed.launch import RANK_MARKER
+from qlora_check.execution.run import RunOptions
+from qlora_check.results.models import CellResult, Status
+from tests.conftest import run_and_report
 
 pytestmark = pytest.mark.slow
-DRIVER = Path(__file__).with_name("distributed_driver.py")
-ROOT = Path(__file__).resolve().parents[2]
-SHORT = {"world_size": 2, "steps": 8, "max_grad_norm": 0.0}
+MATRIX = Path(__file__).resolve().parents[1] / "matrices" / "distributed_faults.yaml"
+TIMEOUT_S = 30.0
 
 
-def run_cell(tmp_path: Path, **values: Any) -> dict[str, Any]:
-    out = tmp_path / "outcome.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, str(DRIVER), json.dumps(values), str(out)], env=env, check=True, timeout=300)
-    report: dict[str, Any] = json.loads(out.read_text())
-    return report
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, CellResult]]:
+    root = tmp_path_factory.mktemp("distributed")
+    outcome = run_and_report(RunOptions(matrix_path=MATRIX, root=root, jobs=2, timeout=TIMEOUT_S))
+    return root, {str(result.values["inject"]): result for result in outcome.results.values()}
 
 
-def marked_processes(work_dir: str) -> list[int]:
-    """Every process whose environment carries this cell's rank marker (ranks and what they started)."""
-    needle = f"{RANK_MARKER}={work_dir}".encode()
+def marked_processes(root: Path) -> list[int]:
+    """Every live process whose environment carries a rank marker under ``root`` (ranks and their children)."""
+    prefix = f"{RANK_MARKER}={root}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            environment = (entry / "environ").read_bytes()
+            environment = (entry / "environ").read_bytes().split(b"\0")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if needle in environment.split(b"\0") and state not in ("Z", "X"):
+        if state not in ("Z", "X") and any(item.startswith(prefix) for item in environment):
             found.append(int(entry.name))
     return found
 
 
-def assert_no_orphans(report: dict[str, Any]) -> None:
-    ranks = report["ranks"] if "ranks" in report else report["distributed"]["ranks"]
-    for rank in ranks:
-        assert not Path(f"/proc/{rank['pid']}").exists() or _zombie(rank["pid"]), f"rank {rank} survived"
-    assert marked_processes(report["work_dir"]) == []
-
-
-def _zombie(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
-        return True
+        return False
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "fsdp2"])
-def test_lora_ranks_agree_and_match_one_process_exactly(tmp_path: Path, strategy: str) -> None:
-    report = run_cell(tmp_path, distributed=strategy, train_type="lora", **SHORT)
-    assert report["status"] == "ran", report
-    checks = report["checks"]
-    assert checks["ranks_agree"]["passed"], checks["ranks_agree"]
-    single = checks["matches_single"]
-    assert single["passed"] and single["figures"]["limit"] == 0.0 and single["figures"]["max_abs_diff"] == 0.0
-    assert checks["checkpoint"]["passed"] and checks["finite"]["passed"]
-    assert report["distributed"]["launch"] == "fork" and report["distributed"]["backend"] == "gloo"
-    per_rank = report["memory"]["per_rank"]
+def test_healthy_two_rank_cell_passes_with_ranks_agreeing_exactly(run: tuple[Path, dict[str, CellResult]]) -> None:
+    result = run[1]["none"]
+    assert result.status is Status.PASS, (result.reason, result.error)
+    checks = {check.name: check for check in result.checks}
+    assert checks["ranks_agree"].figures["distinct_hashes"] == 1
+    single = checks["matches_single"].figures
+    assert single["limit"] == 0.0 and single["max_abs_diff"] == 0.0 and single["parameters_max_abs_diff"] == 0.0
+    assert checks["checkpoint"].passed
+    distributed = result.engine["distributed"]
+    assert distributed["backend"] == "gloo" and distributed["world_size"] == 2
+    assert distributed["launch"] == "fork"  # warm: the ranks were forked from the cell's worker
+    per_rank = result.memory["per_rank"]
     assert [entry["rank"] for entry in per_rank] == [0, 1]
-    assert report["memory"]["peak_rss_mb"] == max(entry["peak_rss_mb"] for entry in per_rank)
-    assert_no_orphans(report)
+    assert result.memory["peak_rss_mb"] == max(entry["peak_rss_mb"] for entry in per_rank)
 
 
 @pytest.mark.parametrize(
-    ("fault", "status"), [("segfault", "crash"), ("raise", "error"), ("hang", "timeout")]
+    ("fault", "status", "reason"),
+    [
+        ("segfault", Status.CRASH, r"^rank 1 was killed by SIGSEGV"),
+        ("raise", Status.ERROR, r"^rank 1: RuntimeError: injected fault: raise"),
+        ("hang", Status.TIMEOUT, r"^rank 1 hung"),
+    ],
 )
-def test_a_failing_rank_ends_the_cell_and_leaves_no_process(tmp_path: Path, fault: str, status: str) -> None:
-    timeout_s = 30.0
-    report = run_cell(tmp_path, distributed="ddp", inject=fault, timeout_s=timeout_s, **SHORT)
-    assert report["status"] == status, report
-    assert report["rank"] == 1 and "rank 1" in report["reason"]  # inject_rank defaults to the highest
-    assert report["wall_s"] <= timeout_s + 10  # the contract: the limit plus 10 s at most
-    assert_no_orphans(report)
+def test_a_failing_rank_ends_the_cell_naming_it(
+    run: tuple[Path, dict[str, CellResult]], fault: str, status: Status, reason: str
+) -> None:
+    result = run[1][fault]
+    assert result.status is status, (result.reason, result.error)
+    assert re.search(reason, result.reason), result.reason
+    assert result.timings["wall_s"] <= TIMEOUT_S + 10  # the contract: the cell's limit plus 10 s at most
+    ranks = result.engine["distributed"]["ranks"]
+    assert [rank["rank"] for rank in ranks] == [0, 1]
+    assert not any(alive(rank["pid"]) for rank in ranks)
+
+
+def test_no_rank_or_rank_child_survives(run: tuple[Path, dict[str, CellResult]]) -> None:
+    assert marked_processes(run[0]) == []

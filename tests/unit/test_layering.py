@@ -13,6 +13,7 @@ LAYERS = [
     {"doctor"},
     {"execution", "reports"},
     {"capabilities", "host", "libraries", "runners"},
+    {"distributed"},
     {"events", "engines"},
     {"matrix"},
     {"quantizers"},
