@@ -69,15 +69,17 @@ def run_distributed(request: DistributedRequest, *, force_spawn: bool = False) -
     results = [rank.result or {} for rank in outcome.ranks]
     first = results[0]
     trained = request.work_dir / TRAINED_FILE
-    reference = single.train_reference(request.values, request.work_dir, request.world_size, trained)
+    reference = single.train_reference(
+        request.values, request.work_dir, request.world_size, trained, request.device_kind
+    )
     atol, rtol, why = single.tolerance(request.values, request.world_size, request.device_kind)
     checks = _checks(request, results, reference, (atol, rtol, why))
     per_rank = [{"rank": r["rank"], **r["memory"]} for r in results]
     peak = max(float(r["memory"].get("peak_rss_mb", 0.0)) for r in results)
     memory: dict[str, Any] = {"peak_rss_mb": peak, "per_rank": per_rank, "method": first["memory"].get("method")}
-    device_peaks = [r["memory"].get("peak_allocated_mb") for r in results if r["memory"].get("peak_allocated_mb")]
+    device_peaks = [_device_peak(r["memory"]) for r in results if r["memory"].get("device_phases_mb")]
     if device_peaks:
-        memory["peak_allocated_mb"] = max(device_peaks)
+        memory["device_peak_allocated_mb"] = max(device_peaks)  # the largest rank's, as for host memory
     train_s = max(float(r["timings"].get("train_s", 0.0)) for r in results)
     timings = {
         "ranks_s": outcome.wall_s,
@@ -140,6 +142,11 @@ def _checks(
         )
     )
     return checks
+
+
+def _device_peak(memory: dict[str, Any]) -> float:
+    phases = memory.get("device_phases_mb", {}).values()
+    return max((float(phase.get("max_allocated_mb", 0.0)) for phase in phases), default=0.0)
 
 
 def _state_difference(trained: Path, reference: dict[str, Any]) -> tuple[float, float]:

@@ -138,6 +138,7 @@ def _train(spec: RankSpec, built: Built, device: Any, phase: Any, events: Events
     strategy = str(values.get("distributed", "ddp"))
     trainable_expected = built.adapted.expected_trainable
     trainable_actual = sum(p.numel() for p in built.adapted.model.parameters() if p.requires_grad)
+    trainable_names = {name for name, p in built.adapted.model.named_parameters() if p.requires_grad}
     with phase("wrap"):
         model = wrapping.wrap(
             built.adapted.model,
@@ -175,7 +176,7 @@ def _train(spec: RankSpec, built: Built, device: Any, phase: Any, events: Events
     with phase("checkpoint"):
         eval_batch = built.inputs.eval_batch
         trained_loss = measure.eval_loss(model, eval_batch, plan, device)
-        state = wrapping.full_trainable_state(model)
+        state = wrapping.full_trainable_state(model, trainable_names)
         agreement = _agreement(state)
         files: list[str] = []
         if spec.rank == 0:

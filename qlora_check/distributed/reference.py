@@ -44,15 +44,19 @@ def tolerance(values: dict[str, Any], world_size: int, device_kind: str) -> tupl
     return atol, rtol, "; ".join(reasons)
 
 
-def train_reference(values: dict[str, Any], work_dir: Path, world_size: int, trained: Path | None) -> Reference:
-    """Train the reference; when ``trained`` (the ranks' saved state) exists, also reload it into a fresh
-    plain model and measure its eval loss (the `checkpoint` check's second half)."""
+def train_reference(
+    values: dict[str, Any], work_dir: Path, world_size: int, trained: Path | None, device_kind: str = "cpu"
+) -> Reference:
+    """Train the reference on rank 0's device (the ranks have ended, so the worker may touch CUDA now); when
+    ``trained`` (the ranks' saved state) exists, also reload it into a fresh plain model and measure its eval
+    loss (the `checkpoint` check's second half)."""
     import time
 
     from qlora_check.distributed.build import build, optimizer_for, rank_split
+    from qlora_check.distributed.rendezvous import rank_device
     from qlora_check.distributed.wrap import clip_gradients
 
-    device = torch.device("cpu")
+    device = torch.device(rank_device(device_kind, 0))
     torch.set_num_threads(1)  # the ranks' kernels: a GEMM's reduction order may depend on the thread count
     built = build(values, work_dir / "reference", device)
     model = built.adapted.model
@@ -68,7 +72,9 @@ def train_reference(values: dict[str, Any], work_dir: Path, world_size: int, tra
         locals_ = [0.0] * world_size
         for micro in range(grad_accum):
             index = step * grad_accum + micro
-            shares = [_share_gradients(model, parameters, split[index], built, grad_accum) for split in splits]
+            shares = [
+                _share_gradients(model, parameters, split[index].to(device), built, grad_accum) for split in splits
+            ]
             for rank, (loss, _) in enumerate(shares):
                 locals_[rank] += loss
             for index, total in enumerate(totals):
@@ -84,7 +90,7 @@ def train_reference(values: dict[str, Any], work_dir: Path, world_size: int, tra
     names = {id(p): name for name, p in model.named_parameters()}
     reference.final_state = {names[id(p)]: p.detach().cpu().clone() for p in parameters}
     if trained is not None and trained.exists():
-        reference.reloaded_eval_loss = _reloaded_loss(values, work_dir, trained, built.inputs.eval_batch)
+        reference.reloaded_eval_loss = _reloaded_loss(values, work_dir, trained, built.inputs.eval_batch, device)
     return reference
 
 
@@ -94,7 +100,7 @@ def _share_gradients(
     """One rank's share: its loss (as the rank records it) and the gradients it contributes."""
     for parameter in parameters:
         parameter.grad = None
-    with built.plan.autocast("cpu"):
+    with built.plan.autocast(batch.device.type):
         loss = model(input_ids=batch, labels=batch).loss / grad_accum
     loss.backward()
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
@@ -112,16 +118,18 @@ def _sum(items: Any) -> Any:
     return total
 
 
-def _reloaded_loss(values: dict[str, Any], work_dir: Path, trained: Path, eval_batch: torch.Tensor) -> float:
+def _reloaded_loss(
+    values: dict[str, Any], work_dir: Path, trained: Path, eval_batch: torch.Tensor, device: torch.device
+) -> float:
     """The saved full state loaded into a freshly built plain model (no wrapper, one process)."""
     from safetensors.torch import load_file
 
     from qlora_check.distributed.build import build
     from qlora_check.engines.torch_engine import measure
 
-    fresh = build(values, work_dir / "reload", torch.device("cpu"))
-    state = load_file(str(trained))
+    fresh = build(values, work_dir / "reload", device)
+    state = load_file(str(trained), device=str(device))
     result = fresh.adapted.model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise KeyError(f"saved tensors the fresh model does not have: {result.unexpected_keys[:5]}")
-    return measure.eval_loss(fresh.adapted.model, eval_batch, fresh.plan, torch.device("cpu"))
+    return measure.eval_loss(fresh.adapted.model, eval_batch, fresh.plan, device)

@@ -94,14 +94,20 @@ def clip_gradients(model: torch.nn.Module, strategy: str, max_norm: float) -> No
     torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
-def full_trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Every trainable parameter, whole, under its unwrapped name, on the CPU, on every rank."""
+def full_trainable_state(model: torch.nn.Module, names: set[str]) -> dict[str, torch.Tensor]:
+    """Every trainable parameter (``names``: as the unwrapped model names them), whole, on the CPU, on every rank.
+
+    Filtered by name: a quantized base adds entries that are no parameters (a 4-bit layer's quant state), which
+    ``ignore_frozen_params`` keeps.
+    """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     options = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)
     state = get_model_state_dict(model, options=options)
     full: dict[str, torch.Tensor] = {}
     for name, value in state.items():
+        if name not in names:
+            continue
         tensor = value.full_tensor() if hasattr(value, "full_tensor") else value
         full[name] = tensor.detach().cpu().clone()
     return full
