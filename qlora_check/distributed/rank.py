@@ -176,7 +176,7 @@ def _train(spec: RankSpec, built: Built, device: Any, phase: Any, events: Events
     with phase("checkpoint"):
         eval_batch = built.inputs.eval_batch
         trained_loss = measure.eval_loss(model, eval_batch, plan, device)
-        state = wrapping.full_trainable_state(model, trainable_names)
+        state = wrapping.full_trainable_state(model, trainable_names, strategy)
         agreement = _agreement(state)
         files: list[str] = []
         if spec.rank == 0:

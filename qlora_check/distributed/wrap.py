@@ -94,12 +94,26 @@ def clip_gradients(model: torch.nn.Module, strategy: str, max_norm: float) -> No
     torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
-def full_trainable_state(model: torch.nn.Module, names: set[str]) -> dict[str, torch.Tensor]:
+FSDP1_PREFIX = "_fsdp_wrapped_module."
+
+
+def full_trainable_state(model: torch.nn.Module, names: set[str], strategy: str) -> dict[str, torch.Tensor]:
     """Every trainable parameter (``names``: as the unwrapped model names them), whole, on the CPU, on every rank.
 
     Filtered by name: a quantized base adds entries that are no parameters (a 4-bit layer's quant state), which
-    ``ignore_frozen_params`` keeps.
+    ``ignore_frozen_params`` keeps. FSDP1 gathers through ``summon_full_params``: its state-dict path dropped
+    the root unit's parameters (embed_tokens …) with one NCCL rank (AssertionError "FSDP assumes
+    ...embed_tokens.weight is in the state_dict"; measured with torch 2.11+cu130 on an H200), on gloo it worked.
     """
+    if strategy == "fsdp":
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        with FullyShardedDataParallel.summon_full_params(model, writeback=False):
+            return {
+                clean: parameter.detach().cpu().clone()
+                for name, parameter in model.named_parameters()
+                if (clean := name.replace(FSDP1_PREFIX, "")) in names
+            }
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     options = StateDictOptions(full_state_dict=True, ignore_frozen_params=True)

@@ -23,7 +23,9 @@ TIMEOUT_S = 30.0
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, CellResult]]:
     root = tmp_path_factory.mktemp("distributed")
     outcome = run_and_report(RunOptions(matrix_path=MATRIX, root=root, jobs=2, timeout=TIMEOUT_S))
-    return root, {str(result.values["inject"]): result for result in outcome.results.values()}
+    return root, {
+        f"{result.values['distributed']}/{result.values['inject']}": result for result in outcome.results.values()
+    }
 
 
 def marked_processes(root: Path) -> list[int]:
@@ -50,8 +52,11 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_healthy_two_rank_cell_passes_with_ranks_agreeing_exactly(run: tuple[Path, dict[str, CellResult]]) -> None:
-    result = run[1]["none"]
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "fsdp2"])
+def test_healthy_two_rank_cell_passes_with_ranks_agreeing_exactly(
+    run: tuple[Path, dict[str, CellResult]], strategy: str
+) -> None:
+    result = run[1][f"{strategy}/none"]
     assert result.status is Status.PASS, (result.reason, result.error)
     checks = {check.name: check for check in result.checks}
     assert checks["ranks_agree"].figures["distinct_hashes"] == 1
@@ -77,7 +82,7 @@ def test_healthy_two_rank_cell_passes_with_ranks_agreeing_exactly(run: tuple[Pat
 def test_a_failing_rank_ends_the_cell_naming_it(
     run: tuple[Path, dict[str, CellResult]], fault: str, status: Status, reason: str
 ) -> None:
-    result = run[1][fault]
+    result = run[1][f"ddp/{fault}"]
     assert result.status is status, (result.reason, result.error)
     assert re.search(reason, result.reason), result.reason
     assert result.timings["wall_s"] <= TIMEOUT_S + 10  # the contract: the cell's limit plus 10 s at most
