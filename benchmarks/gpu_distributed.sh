@@ -8,7 +8,15 @@
 # 2. an NCCL rendezvous through a file with world_size 1 (init, all_reduce, barrier, teardown), timed;
 # 3. `python -m qlora_check run matrices/distributed-cuda.yaml`: DDP / FSDP / FSDP2 x full / LoRA / QLoRA on
 #    cuda, one rank each (a world_size 2 cell is `skip` with one GPU), then a summary of every cell.
-# Everything it prints is also written under $OUT (summary.txt, the run directory, the rank logs).
+# Everything it prints is also written under $OUT (summary.txt, results.jsonl, the cell and rank logs).
+#
+# The CLI needs pydantic. A box without it (the H200 lent here had torch 2.11+cu130, transformers, peft,
+# typer, yaml, jinja2, psutil, but no pydantic and no bitsandbytes) can use wheels brought along: on a
+# machine with network, from the repository root,
+#   pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+#       --implementation cp -d .gpu-wheels pydantic bitsandbytes
+# (.gpu-wheels/ is git-ignored: carry it to the box); this script unpacks them onto PYTHONPATH when an
+# import fails (USE_WHEELS=1 forces it). Without bitsandbytes the QLoRA cells are `skip`.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/qlora-check-gpu-distributed}"
@@ -39,6 +47,20 @@ except Exception as exc:
     print("torch CUDA check failed:", type(exc).__name__, exc)
 PYEOF
 
+WHEELS="${WHEELS:-.gpu-wheels}"
+if [ -n "${USE_WHEELS:-}" ] || ! "$PY" -c "import pydantic" 2>/dev/null; then
+  if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+    SITE="${TMPDIR:-/tmp}/qlora-check-gpu-site"
+    rm -rf "$SITE" && mkdir -p "$SITE"
+    "$PY" -c "import glob, sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sorted(glob.glob(sys.argv[2] + '/*.whl'))]" "$SITE" "$WHEELS"
+    export PYTHONPATH="$SITE:$PYTHONPATH"
+    echo "using the wheels in $WHEELS (unpacked to $SITE): $(ls "$WHEELS" | tr '\n' ' ')"
+    "$PY" -c "import pydantic; print('pydantic', pydantic.VERSION, 'from', pydantic.__file__)"
+  else
+    echo "pydantic is missing and there is no $WHEELS/*.whl: the qlora-check run below will be skipped"
+  fi
+fi
+
 echo "== NCCL rendezvous (file://, world_size 1)"
 timeout 90 "$PY" - "$OUT" <<'PYEOF'
 import sys, tempfile, time
@@ -68,7 +90,7 @@ echo "rendezvous exit code: $?"
 
 echo "== qlora-check run matrices/distributed-cuda.yaml"
 "$PY" -c "import qlora_check.cli" 2>/dev/null || { echo "skipped: qlora_check's CLI cannot be imported here"; exit 0; }
-RUN="$OUT/run"
+RUN="${TMPDIR:-/tmp}/qlora-check-gpu-run"  # checkpoints stay here; results and logs are copied to $OUT
 rm -rf "$RUN"
 started=$(date +%s)
 timeout 400 "$PY" -m qlora_check run matrices/distributed-cuda.yaml --out "$RUN" --root "$OUT/reports" --timeout 150 \
@@ -102,6 +124,10 @@ for line in path.read_text().splitlines():
         print(f"       memory: host peak {memory.get('peak_rss_mb')} MiB, device peak "
               f"{memory.get('device_peak_allocated_mb')} MiB, launch {r.get('engine', {}).get('distributed', {}).get('launch')}")
 PYEOF
+cp "$RUN"/results.jsonl "$RUN"/run.json "$OUT"/ 2>/dev/null || true
 cp -r "$RUN"/logs "$OUT/cell-logs" 2>/dev/null || true
-find "$RUN" -name 'rank-*.log' -size -2M -exec cp --parents {} "$OUT" \; 2>/dev/null || true
+mkdir -p "$OUT/rank-logs"
+find "$RUN" -name 'rank-*.log' -size -2M | while read -r log; do
+  cp "$log" "$OUT/rank-logs/$(basename "$(dirname "$log")")-$(basename "$log")"
+done
 echo "== done; everything is under $OUT"
