@@ -93,3 +93,19 @@ def test_a_failing_rank_ends_the_cell_naming_it(
 
 def test_no_rank_or_rank_child_survives(run: tuple[Path, dict[str, CellResult]]) -> None:
     assert marked_processes(run[0]) == []
+
+
+def test_spawned_ranks_get_the_fault_injector_too(tmp_path: Path) -> None:
+    """The fallback where forking is unsafe: fresh interpreters through execution.rank_entry."""
+    from qlora_check.distributed.cell import DistributedRequest, run_distributed
+    from qlora_check.distributed.failure import RankFailure
+    from qlora_check.execution.faults import inject
+    from qlora_check.matrix.axes import DEFAULTS
+
+    values = {**DEFAULTS, "distributed": "ddp", "world_size": 2, "steps": 4, "inject": "raise"}
+    request = DistributedRequest(values, tmp_path, timeout_s=240.0, fault=inject)
+    with pytest.raises(RankFailure) as failure:
+        run_distributed(request, force_spawn=True)
+    assert failure.value.rank == 1 and failure.value.error_type == "builtins.RuntimeError"
+    assert failure.value.launch["launch"] == "spawn"
+    assert not any(alive(rank["pid"]) for rank in failure.value.launch["ranks"])
