@@ -183,12 +183,14 @@ def _failure(outcome: LaunchOutcome, limit_s: float, launch: dict[str, Any]) -> 
     if outcome.timed_out:
         reason = f"rank {rank} hung: the ranks exceeded their {limit_s:g} s limit; every rank was killed"
         return RankFailure(reason=reason, timed_out=True, error_type="Timeout", message=reason, **common)
-    if code is not None and code < 0:
+    if code is not None and code < 0 and not culprit.killed_by_watcher:
         name = _signal_name(-code)
         reason = f"rank {rank} was killed by {name}; the other ranks were killed"
         return RankFailure(reason=reason, timed_out=False, error_type=name, message=reason, traceback=tail, **common)
     if error:
         reason = f"rank {rank}: {error['type'].rsplit('.', 1)[-1]}: {error['message']}"[:500]
+        # It recorded its own error; a SIGKILL from the watcher afterwards is not how it failed.
+        common["returncode"] = code if code is not None and code >= 0 else None
         return RankFailure(
             reason=reason,
             timed_out=False,

@@ -219,13 +219,15 @@ def _kill_all(outcomes: dict[int, RankOutcome]) -> None:
 
 def _first_failure(ranks: list[RankOutcome]) -> int | None:
     """The rank whose failure started it: a death by signal, else an error of its own (not a broken
-    collective, which is what its peers see), else the earliest to end."""
-    failed = [o for o in ranks if o.failed and not o.killed_by_watcher]
+    collective, which is what its peers see), else the earliest to end. A rank the watcher killed counts when
+    it had already recorded an error: a rank that raised can still be shutting down when a peer that saw the
+    broken collective has exited."""
+    failed = [o for o in ranks if o.failed and (not o.killed_by_watcher or (o.result or {}).get("error"))]
     if not failed:
         return None
 
     def order(outcome: RankOutcome) -> tuple[int, float]:
-        if outcome.returncode is not None and outcome.returncode < 0:
+        if outcome.returncode is not None and outcome.returncode < 0 and not outcome.killed_by_watcher:
             return 0, outcome.ended_at or 0.0
         error = (outcome.result or {}).get("error")
         if error and not _collective_failure(error):
