@@ -54,3 +54,20 @@ def test_the_reference_tolerance_is_zero_only_when_the_arithmetic_is_the_same(
 def test_three_ranks_are_not_exact() -> None:
     atol, _, why = tolerance({**DEFAULTS, "distributed": "ddp"}, 3, "cpu")
     assert atol > 0 and "power of two" in why
+
+
+def test_a_command_runner_gets_torchrun_style_variables() -> None:
+    from qlora_check.distributed.rendezvous import backend_for, free_port, torchrun_environment
+
+    port = free_port()
+    env = torchrun_environment(1, 2, port)
+    assert env == {
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "LOCAL_WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }
+    assert 0 < port < 65536
+    assert (backend_for("cpu"), backend_for("cuda")) == ("gloo", "nccl")
