@@ -97,14 +97,21 @@ def launch_ranks(
     mode = "fork" if safe and not force_spawn else "spawn"
     started = time.monotonic()
     outcomes: dict[int, RankOutcome] = {}
+    spawned: list[subprocess.Popen[bytes]] = []
     try:
         for spec in specs:
-            pid = _fork_rank(spec, fault) if mode == "fork" else _spawn_rank(spec)
+            if mode == "fork":
+                pid = _fork_rank(spec, fault)
+            else:
+                spawned.append(_spawn_rank(spec))
+                pid = spawned[-1].pid
             outcomes[pid] = RankOutcome(spec.rank, pid)
         start_s = time.monotonic() - started
         timed_out = _watch(outcomes, started + timeout_s)
     finally:
         _kill_all(outcomes)
+        for process in spawned:  # reaped here with waitpid: tell each Popen, so it does not warn it still runs
+            process.returncode = outcomes[process.pid].returncode
     for spec, outcome in zip(specs, sorted(outcomes.values(), key=lambda o: o.rank), strict=True):
         outcome.result = _read_json(spec.result_path())
         outcome.events = _read_events(spec.events_path())
@@ -139,7 +146,7 @@ def _fork_rank(spec: RankSpec, fault: Callable[[str, int], None] | None) -> int:
         os._exit(code)
 
 
-def _spawn_rank(spec: RankSpec) -> int:
+def _spawn_rank(spec: RankSpec) -> subprocess.Popen[bytes]:
     spec_path = spec.directory / "ranks.json"
     spec_path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
     env = {**os.environ, RANK_MARKER: spec.work_dir, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -152,7 +159,7 @@ def _spawn_rank(spec: RankSpec) -> int:
             env=env,
             preexec_fn=_die_with_parent,
         )
-    return process.pid
+    return process
 
 
 def _die_with_parent() -> None:
