@@ -26,8 +26,10 @@ from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
 from qlora_check.execution.resources import demand_for
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint
+from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
+from qlora_check.matrix.runners import BUILTIN, without_env_values
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
     LATEST,
@@ -41,6 +43,7 @@ from qlora_check.results.store import (
 )
 
 RETRYABLE = frozenset({Status.CRASH, Status.TIMEOUT, Status.OOM})
+RUNNER_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -100,14 +103,15 @@ class _Recorder:
         result = apply_expectations(result, self.expectations)
         earlier = self.history.setdefault(result.cell_id, [])
         if earlier:
-            result = _with_attempts(result, earlier)
+            result = with_attempts(result, earlier)
         earlier.append(result)
         self.writer.append(result)
         self.results[result.cell_id] = result
         self.observer(CellFinished(result))
 
 
-def _with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+def with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+    """The result with the earlier attempts listed; `flaky` when they disagree (also used by the pytest plugin)."""
     attempts = [{"attempt": r.attempt, "status": r.status.value, "reason": r.reason} for r in earlier]
     statuses = {r.status for r in earlier} | {result.status}
     if len(statuses) == 1:
@@ -123,7 +127,9 @@ def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCa
     if options.resume is not None:
         run_dir = options.resume
         previous = read_run(run_dir)
-        matrix = parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json")
+        matrix = _with_env_values(
+            parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json"), previous["matrix"]
+        )
         read = read_results(run_dir)
         for warning in read.warnings:
             observer(Notice(warning))
@@ -142,6 +148,22 @@ def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCa
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
     return _execute(options, matrix, planned, run_dir, previous, done, baseline, observer, host.cuda_devices)
+
+
+def _with_env_values(stored: Matrix, document: dict[str, Any]) -> Matrix:
+    """A resumed run's matrix with its runners' env values, which run.json does not keep: read again from
+    the matrix file the run was started with."""
+    needs = [name for name, runner in stored.runners.items() if runner.env and not runner.has_env_values()]
+    if not needs:
+        return stored
+    path = Path(document["path"]) if document.get("path") else None
+    original = load_matrix(path) if path is not None and path.is_file() else None
+    if original is None or any(name not in original.runners for name in needs):
+        raise QloraCheckError(
+            f"resuming needs the env values of runner {needs[0]}, which run.json does not keep",
+            tip=f"restore the matrix file {path or '(its path was not recorded)'} and resume again",
+        )
+    return replace(stored, runners={**stored.runners, **{name: original.runners[name] for name in needs}})
 
 
 def _baseline(options: RunOptions, observer: Observer) -> Path | None:
@@ -200,11 +222,11 @@ def _execute(
                     cell=entry.cell,
                     work_dir=scratch / entry.cell.id,
                     log_path=writer.log_path(entry.cell.id),
-                    timeout_s=timeout,
                     demand=demand_for(entry.cell),
                     learned_margin=settings.learned_margin,
                     max_memory_mb=max_memory_mb,
                     log_max_bytes=settings.log_max_bytes,
+                    **runner_fields(entry.cell, matrix, timeout),
                 )
                 for entry in todo
                 if entry.planned == RUN
@@ -226,6 +248,17 @@ def _execute(
     finally:
         writer.release()
     return RunOutcome(run_dir, recorder.results, counts, interrupted, baseline=baseline)
+
+
+def runner_fields(cell: Cell, matrix: Matrix, timeout: float) -> dict[str, Any]:
+    """How a job runs its cell: the builtin runner, or the command runner with the matrix' definition (its
+    own `timeout` ends the trainer; the cell's limit leaves it a minute to be read and judged)."""
+    name = cell.typed.runner
+    if name == BUILTIN:
+        return {"timeout_s": timeout}
+    definition = matrix.runners[name]
+    limit = max(timeout, definition.timeout + RUNNER_GRACE_S) if definition.timeout else timeout
+    return {"runner": "command", "runner_definition": definition.to_dict(), "timeout_s": limit}
 
 
 def _run_with_retries(
@@ -283,7 +316,7 @@ def _run_document(
         "started_at": now,
         "ended_at": None,
         "resumes": [],
-        "matrix": {**matrix.to_dict(), "content": matrix.source},
+        "matrix": {**matrix.to_dict(), "content": without_env_values(matrix.source)},
         "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": launcher.isolation},
         "host": fingerprint().to_dict(),
         "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},

@@ -33,7 +33,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
     from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
-    from qlora_check.runners import RUNNERS
+    from qlora_check.runners import RUNNERS, CellFailed
 
     cell = Cell.from_values(spec.values)
     started_at, started = _now(), time.perf_counter()
@@ -53,6 +53,8 @@ def run_spec(spec: Any) -> dict[str, Any]:
             timeout_s=spec.timeout_s,
             attempt=spec.attempt,
             fault=inject,
+            threads=spec.threads,
+            runner=spec.runner_definition,
         )
         output = runner.load()(cell, context)
     except RankFailure as failure:
@@ -64,6 +66,17 @@ def run_spec(spec: Any) -> dict[str, Any]:
             error=ErrorInfo(failure.error_type, failure.message, failure.traceback),
             timings={"total_s": time.perf_counter() - started},
             engine={"distributed": failure.launch},
+            ended_at=_now(),
+        )
+        return result.to_dict()
+    except CellFailed as verdict:  # a runner's own verdict (a command runner's trainer did not end well)
+        result = CellResult(
+            **base,
+            status=Status(verdict.status),
+            reason=verdict.reason[:500],
+            error=ErrorInfo(f"trainer {verdict.status}", verdict.reason, verdict.log_tail),
+            timings={"total_s": time.perf_counter() - started},
+            engine=verdict.info,
             ended_at=_now(),
         )
         return result.to_dict()

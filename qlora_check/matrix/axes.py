@@ -163,6 +163,7 @@ _AXES = (
     Axis("grad_accum_check", bool, False, "also check that accumulation over k micro-batches equals one batch"),
     Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),
     Axis("inject", str, "none", "fault injection for testing the harness", INJECTIONS),
+    Axis("runner", str, "builtin", "builtin (qlora-check's own loop) or a runner of the matrix' runners: section"),
     Axis(
         "distributed",
         str,
@@ -196,6 +197,7 @@ ID_OPTIONAL_AT_DEFAULT = frozenset(
         "sharding",
         "cpu_offload",
         "inject_rank",
+        "runner",
     }
 )
 CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")

@@ -21,6 +21,7 @@ def test_a_new_axis_away_from_its_default_changes_the_id() -> None:
         "sharding": "shard_grad_op",
         "cpu_offload": True,
         "inject_rank": 0,
+        "runner": "trl",
     }
     assert set(changed) == ID_OPTIONAL_AT_DEFAULT
     ids = {Cell.from_values({name: value}).id for name, value in changed.items()}
