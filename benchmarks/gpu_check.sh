@@ -2,12 +2,14 @@
 # The CUDA checks in one prepared run, for a GPU machine without network access (the device tool of this
 # workplace): wheels carried in .whl/ are installed to /tmp/site, then doctor, the CUDA matrix (in parallel
 # shards: each shard is its own qlora-check run on the same GPU, since tiny cells leave it mostly idle) and,
-# when it exists, the distributed CUDA matrix (NCCL). Everything it writes lands under $OUT (or /tmp/gpu-out).
+# when it exists, the distributed CUDA matrix (NCCL). Runs are written under $WORK (default /tmp/gpu-work); the
+# summaries and the merged results are copied to $OUT (default /tmp/gpu-out), at most eight files.
 #   bash benchmarks/gpu_check.sh [SECONDS_PER_MATRIX]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
-mkdir -p "$OUT"
+WORK=${WORK:-/tmp/gpu-work}
+mkdir -p "$OUT" "$WORK"
 LIMIT=${1:-300}
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -16,7 +18,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   done
 fi
 export PYTHONPATH="$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-export QLORA_CHECK_CACHE_DIR="$OUT/cache"
+export QLORA_CHECK_CACHE_DIR="$WORK/cache"
 python3 - <<'PY' 2>&1 | tee "$OUT/versions.txt"
 import importlib.metadata as m
 import torch
@@ -28,22 +30,29 @@ for name in ("transformers", "peft", "bitsandbytes", "hqq", "optimum-quanto", "p
         print(name, "missing")
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/versions.txt"
-timeout 240 python3 -m qlora_check doctor --json --jobs 6 > "$OUT/doctor.json" 2> "$OUT/doctor.err"
-echo "doctor exit $?"
+timeout 240 python3 -m qlora_check doctor --json --jobs 8 > "$OUT/doctor.json" 2> "$WORK/doctor.err"
+echo "doctor exit $?" | tee -a "$OUT/versions.txt"
+python3 - "$OUT/doctor.json" <<'PY' | tee -a "$OUT/versions.txt"
+import json, sys
+document = json.load(open(sys.argv[1]))
+for probe in document["probes"]["results"]:
+    print("probe", probe["backend"], probe["family"], probe["status"], probe["reason"][:200])
+PY
 run_shards() {  # MATRIX NAME SHARDS
   local pids=()
   for index in $(seq 1 "$3"); do
-    timeout "$LIMIT" python3 -m qlora_check run "$1" --shard "$index/$3" --out "$OUT/$2-$index" --root "$OUT/root-$2" \
-      --jobs 2 > "$OUT/$2-$index.txt" 2>&1 &
+    timeout "$LIMIT" python3 -m qlora_check run "$1" --shard "$index/$3" --out "$WORK/$2-$index" --root "$WORK/root-$2" \
+      --jobs 2 > "$WORK/$2-$index.txt" 2>&1 &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
   if [ "$3" -gt 1 ]; then
-    python3 -m qlora_check merge "$OUT"/$2-[0-9]*/ --out "$OUT/$2" > "$OUT/$2-merge.txt" 2>&1
+    python3 -m qlora_check merge "$WORK"/$2-[0-9]*/ --out "$WORK/$2" > "$WORK/$2-merge.txt" 2>&1
   else
-    cp -r "$OUT/$2-1" "$OUT/$2"
+    cp -r "$WORK/$2-1" "$WORK/$2"
   fi
-  python3 - "$OUT/$2" <<'PY'
+  cp "$WORK/$2/results.jsonl" "$OUT/$2-results.jsonl"
+  python3 - "$WORK/$2" <<'PY'
 import collections, json, sys
 from pathlib import Path
 results = [json.loads(line) for line in (Path(sys.argv[1]) / "results.jsonl").read_text().splitlines() if line.strip()]
@@ -61,5 +70,5 @@ fi
 timeout "$LIMIT" python3 -m pytest -p no:cacheprovider -rA examples/pytest -k cuda > "$OUT/pytest-cuda.txt" 2>&1
 echo "pytest examples -k cuda exit $?" | tee -a "$OUT/cuda-summary.txt"
 tail -12 "$OUT/pytest-cuda.txt" | tee -a "$OUT/cuda-summary.txt"
-tar czf "$OUT/runs.tgz" -C "$OUT" --exclude runs.tgz . 2>/dev/null
+tar czf "$OUT/runs.tgz" -C "$WORK" . 2>/dev/null
 ls -la "$OUT"

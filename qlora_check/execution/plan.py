@@ -46,12 +46,13 @@ class PlannedCell:
 
 
 def plan_cell(
-    cell: Cell, host: HostCapabilities, runners: Mapping[str, RunnerDefinition] | None = None
+    cell: Cell, host: HostCapabilities | None, runners: Mapping[str, RunnerDefinition] | None = None
 ) -> PlannedCell:
+    """``host`` None: no host decides what can run (an executor with its own resources, a Ray pool, does)."""
     reason = not_applicable_reason(cell, runners)
     if reason:
         return PlannedCell(cell, PlanKind.NOT_APPLICABLE, reason)
-    reason = host.skip_reason(cell)
+    reason = host.skip_reason(cell) if host is not None else None
     if reason:
         return PlannedCell(cell, PlanKind.SKIP, reason)
     return PlannedCell(cell, PlanKind.RUN)
@@ -76,6 +77,8 @@ def in_shard(cell: Cell, shard: tuple[int, int] | None) -> bool:
     return int(cell.id, 16) % count == index - 1
 
 
-def plan_matrix(matrix: Matrix, host: HostCapabilities, shard: tuple[int, int] | None = None) -> list[PlannedCell]:
+def plan_matrix(
+    matrix: Matrix, host: HostCapabilities | None, shard: tuple[int, int] | None = None
+) -> list[PlannedCell]:
     check_definitions(matrix)  # unknown readers and bad regexes are bad input, before any cell runs
     return [plan_cell(cell, host, matrix.runners) for cell in expand(matrix) if in_shard(cell, shard)]

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "qlora_check"
 LAYERS = [
     {"__main__", "cli", "testing"},
     {"doctor"},
+    {"scaleout"},
     {"execution", "reports", "integrations"},  # integrations: imported by users' trainers only
     {"capabilities", "host", "libraries", "runners"},
     {"distributed"},
