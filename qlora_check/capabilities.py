@@ -16,6 +16,7 @@ from qlora_check.engines.interface import EngineSpec
 from qlora_check.matrix.axes import QUANTIZED_TRAIN_TYPES, UNQUANTIZED_TRAIN_TYPES
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.runners import BUILTIN, RunnerDefinition
+from qlora_check.matrix.values import CellValues
 from qlora_check.quantizers import family_for_optimizer, family_of
 from qlora_check.runners.command_rules import not_applicable_reason as command_not_applicable_reason
 
@@ -52,7 +53,32 @@ def not_applicable_reason(cell: Cell, runners: Mapping[str, RunnerDefinition] | 
         return f"{family.title} does not pair with {train_type} (it runs: {', '.join(family.train_types)})"
     if family is not None and family.backends is not None and values.backend not in family.backends:
         return f"{family.title} does not run on {values.backend} (it runs on: {', '.join(family.backends)})"
-    return _engine_reason(engine, values.train_type, values.precision, values.optimizer)
+    return _engine_reason(engine, values.train_type, values.precision, values.optimizer) or _distributed_reason(
+        engine, values
+    )
+
+
+def _distributed_reason(engine: EngineSpec, values: CellValues) -> str | None:
+    """The multi-rank rules: a strategy for world_size > 1, one the engine has, FSDP knobs only under FSDP."""
+    strategy, world_size = values.distributed, values.world_size
+    if strategy == "none":
+        if world_size > 1:
+            return f"world_size {world_size} needs a distributed strategy (ddp, fsdp, fsdp2); distributed is none"
+        if values.sharding != "full" or values.cpu_offload or values.inject_rank >= 0:
+            return "sharding, cpu_offload and inject_rank apply to distributed cells; distributed is none"
+        return None
+    if strategy not in engine.distributed or values.backend not in engine.distributed_backends:
+        where = ", ".join(engine.distributed_backends) or "no backend"
+        return f"{strategy} is not available to the {engine.title} engine on {values.backend} (it runs on: {where})"
+    if values.batch_size % world_size:
+        return f"batch_size {values.batch_size} does not split evenly over world_size {world_size}"
+    if values.inject_rank >= world_size:
+        return f"inject_rank {values.inject_rank} is not a rank of world_size {world_size}"
+    if strategy == "ddp" and (values.sharding != "full" or values.cpu_offload):
+        return "sharding and cpu_offload are FSDP settings; DDP keeps a full replica on every rank"
+    if values.cpu_offload and values.backend == "cpu":
+        return "cpu_offload moves parameters to the host; on the cpu backend they are there already"
+    return None
 
 
 def _engine_reason(engine: EngineSpec, train_type: str, precision: str, optimizer: str) -> str | None:
@@ -110,8 +136,8 @@ class HostCapabilities:
             return "no CUDA device on this host (nvidia-smi lists none)"
         if backend == "mps" and not self.mps:
             return "no Apple Metal (MPS) device on this host"
-        if values.world_size > 1:
-            return "world_size > 1 (multi-process FSDP cells) is not implemented by qlora-check's engines yet"
+        if backend == "cuda" and values.distributed != "none" and self.cuda_devices < values.world_size:
+            return f"NCCL needs {values.world_size} GPUs (one per rank); this host has {self.cuda_devices}"
         for family in (family_of(values.quantizer), family_for_optimizer(values.optimizer)):
             if family is not None and not self.modules.get(family.import_name, False):
                 return f"{family.pip_name} is not installed ({family.install_hint})"

@@ -7,7 +7,7 @@ A spec is plain data (no framework import): plan, doctor, the fork server and th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,10 @@ class CellContext:
     max_memory_mb: int | None = None
     threads: int = 1  # the cell's granted compute threads (a command runner pins its trainer to them)
     runner: dict[str, Any] | None = None  # a command runner's definition (`RunnerDefinition.to_dict()`)
+    timeout_s: float | None = None  # the cell's limit: a multi-rank cell ends its ranks before it
+    attempt: int = 1
+    # The worker's fault injector (the `inject` axis), handed down so a multi-rank cell can apply it in one rank.
+    fault: Callable[[str, int], None] | None = None
 
 
 @dataclass
@@ -96,6 +100,8 @@ class EngineSpec:
     libraries: tuple[str, ...] = ()
     fork_safe: bool = True
     warm_up: bool = False
+    distributed: tuple[str, ...] = ()  # multi-rank strategies (ddp, fsdp, fsdp2) its cells may use
+    distributed_backends: tuple[str, ...] = ()  # the backends those strategies run on
 
     @property
     def backends(self) -> tuple[str, ...]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+from qlora_check.distributed.failure import RankFailure
 from qlora_check.execution.job import CellJob
 from qlora_check.execution.launchers.process import signal_name
 from qlora_check.execution.launchers.types import RawOutcome
+from qlora_check.execution.limits import out_of_memory_error
 from qlora_check.results.models import CellResult, ErrorInfo, Status
 from qlora_check.results.store import utc_now
 
@@ -26,6 +28,15 @@ def outcome_status(raw: RawOutcome) -> Status | None:
     if raw.returncode is not None and raw.returncode < 0:
         return Status.CRASH
     return Status.ERROR
+
+
+def rank_status(failure: RankFailure) -> Status:
+    """A multi-rank cell's status from the rank that failed first, by the same rules as a cell's process."""
+    raw = RawOutcome(failure.returncode, failure.timed_out, False, False, None, failure.log_tail, "", 0.0)
+    status = outcome_status(raw) or Status.ERROR
+    if status is Status.ERROR and out_of_memory_error(failure.error_type, failure.message):
+        return Status.OOM
+    return status
 
 
 def cell_result(job: CellJob, raw: RawOutcome) -> CellResult:

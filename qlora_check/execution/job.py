@@ -41,6 +41,7 @@ class JobSpec:
     runner_definition: dict[str, Any] | None = None  # a command runner's `RunnerDefinition.to_dict()`
     threads: int = 1
     devices: tuple[str, ...] = ()
+    timeout_s: float | None = None  # the parent enforces it; a multi-rank cell also ends its ranks before it
     schema_version: int = JOB_SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +112,7 @@ def job_spec(job: CellJob, result_path: Path) -> JobSpec:
         runner_definition=job.runner_definition,
         threads=job.threads,
         devices=job.grant.devices if job.grant is not None else (),
+        timeout_s=job.timeout_s,
     )
 
 

@@ -25,6 +25,13 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(marker in message for marker in OUT_OF_MEMORY_MARKERS)
 
 
+def out_of_memory_error(type_name: str, message: str) -> bool:
+    """The same judgement from a recorded error (a rank's, read from its result file)."""
+    short = type_name.rsplit(".", 1)[-1]
+    lowered = message.lower()
+    return short in OUT_OF_MEMORY_TYPES or short == "MemoryError" or any(m in lowered for m in OUT_OF_MEMORY_MARKERS)
+
+
 def apply_memory_cap(max_mb: int) -> int:
     """Let this process's address space grow by at most ``max_mb`` MiB from now on; returns the limit.
 

@@ -51,9 +51,11 @@ def resource_of(cell: Cell) -> ResourceKind:
 
 
 def demand_for(cell: Cell) -> Demand:
-    """A cell's demand: one thread, and one device when its backend is a GPU."""
+    """A cell's demand: one thread, and one device when its backend is a GPU; a multi-rank cell one thread
+    (and one device) per rank."""
     kind = resource_of(cell)
-    return Demand(threads=1, device_kind=kind, devices=0 if kind == CPU else 1)
+    ranks = cell.typed.world_size if cell.typed.distributed != "none" else 1
+    return Demand(threads=ranks, device_kind=kind, devices=0 if kind == CPU else ranks)
 
 
 def cuda_device_ids(count: int) -> list[str]:

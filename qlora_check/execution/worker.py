@@ -26,7 +26,9 @@ def _now() -> str:
 
 def run_spec(spec: Any) -> dict[str, Any]:
     """Run the cell a `JobSpec` describes; return its result as a dict (never raises for cell faults)."""
+    from qlora_check.distributed.failure import RankFailure
     from qlora_check.engines import CellContext
+    from qlora_check.execution.classify import rank_status
     from qlora_check.execution.faults import inject
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
@@ -37,7 +39,8 @@ def run_spec(spec: Any) -> dict[str, Any]:
     started_at, started = _now(), time.perf_counter()
     base: dict[str, Any] = {"cell_id": cell.id, "label": cell.label, "values": cell.values, "started_at": started_at}
     try:
-        inject(cell.typed.inject, spec.attempt)
+        if cell.typed.distributed == "none":  # a multi-rank cell injects its fault in one rank (inject_rank)
+            inject(cell.typed.inject, spec.attempt)
         runner = RUNNERS.get(spec.runner)
         if spec.max_memory_mb:
             apply_memory_cap(int(spec.max_memory_mb))
@@ -47,10 +50,25 @@ def run_spec(spec: Any) -> dict[str, Any]:
             work_dir=work_dir,
             learned_margin=spec.learned_margin,
             max_memory_mb=spec.max_memory_mb,
+            timeout_s=spec.timeout_s,
+            attempt=spec.attempt,
+            fault=inject,
             threads=spec.threads,
             runner=spec.runner_definition,
         )
         output = runner.load()(cell, context)
+    except RankFailure as failure:
+        traceback.print_exc()
+        result = CellResult(
+            **base,
+            status=rank_status(failure),
+            reason=failure.reason,
+            error=ErrorInfo(failure.error_type, failure.message, failure.traceback),
+            timings={"total_s": time.perf_counter() - started},
+            engine={"distributed": failure.launch},
+            ended_at=_now(),
+        )
+        return result.to_dict()
     except CellFailed as verdict:  # a runner's own verdict (a command runner's trainer did not end well)
         result = CellResult(
             **base,

@@ -72,6 +72,8 @@ TRAIN_TYPES = (*UNQUANTIZED_TRAIN_TYPES, *QUANTIZED_TRAIN_TYPES, "llama_pro")
 PRECISIONS = ("fp32", "fp16", "bf16", "fp16_autocast", "bf16_autocast", "bf16_buffers_autocast")
 PLAIN_OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
+DISTRIBUTED = ("none", "ddp", "fsdp", "fsdp2")
+SHARDINGS = ("full", "shard_grad_op", "hybrid")  # FSDP's FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD
 INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill", "crash_once")
 
 
@@ -162,12 +164,42 @@ _AXES = (
     Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),
     Axis("inject", str, "none", "fault injection for testing the harness", INJECTIONS),
     Axis("runner", str, "builtin", "builtin (qlora-check's own loop) or a runner of the matrix' runners: section"),
+    Axis(
+        "distributed",
+        str,
+        "none",
+        "how world_size ranks train one cell: none, ddp, fsdp (FSDP1), fsdp2 (fully_shard)",
+        DISTRIBUTED,
+        {"fsdp1": "fsdp", "fully_shard": "fsdp2", "no": "none"},
+    ),
+    Axis(
+        "sharding",
+        str,
+        "full",
+        "FSDP sharding: full, shard_grad_op (keep parameters after forward), hybrid",
+        SHARDINGS,
+        {"full_shard": "full", "hybrid_shard": "hybrid"},
+    ),
+    Axis("cpu_offload", bool, False, "FSDP: keep sharded parameters (and gradients) on the host"),
+    Axis("inject_rank", int, -1, "the rank the inject fault applies to (-1: the highest)", minimum=-1),
 )
 
 AXES: dict[str, Axis] = {axis.name: axis for axis in _AXES}
 # Axes added after cell ids were first pinned. A cell id leaves them out while they hold their default, so
 # adding an axis never changes the id of a cell that does not use it (stored runs stay comparable).
-ID_OPTIONAL_AT_DEFAULT = frozenset({"double_quant", "quant_storage", "llama_pro_blocks", "grad_accum_check", "runner"})
+ID_OPTIONAL_AT_DEFAULT = frozenset(
+    {
+        "double_quant",
+        "quant_storage",
+        "llama_pro_blocks",
+        "grad_accum_check",
+        "distributed",
+        "sharding",
+        "cpu_offload",
+        "inject_rank",
+        "runner",
+    }
+)
 CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")
 DEFAULTS: dict[str, AxisValue] = {axis.name: axis.default for axis in _AXES}
 

@@ -40,6 +40,10 @@ class CellValues:
     world_size: int
     inject: str
     runner: str
+    distributed: str
+    sharding: str
+    cpu_offload: bool
+    inject_rank: int
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CellValues:

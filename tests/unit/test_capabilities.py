@@ -7,6 +7,7 @@ import pytest
 from qlora_check.capabilities import HostCapabilities, not_applicable_reason
 from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.matrix import Cell
+from qlora_check.matrix.axes import normalise_values
 
 
 @pytest.mark.parametrize(
@@ -55,3 +56,43 @@ def test_missing_library_is_a_skip_with_an_install_hint() -> None:
     )
     reason = host.skip_reason(Cell.from_values({"train_type": "qlora", "quantizer": "hqq-4bit"}))
     assert reason == "hqq is not installed (pip install 'qlora-check[hqq]')"
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"world_size": 2}, "needs a distributed strategy"),
+        ({"distributed": "fsdp", "backend": "mlx", "quantizer": "none"}, "not available to the MLX engine"),
+        ({"distributed": "ddp", "backend": "mps"}, "not available to the torch engine on mps"),
+        ({"distributed": "ddp", "world_size": 3}, "does not split evenly"),
+        ({"distributed": "ddp", "world_size": 2, "sharding": "hybrid"}, "FSDP settings"),
+        ({"distributed": "fsdp", "world_size": 2, "cpu_offload": True}, "on the cpu backend they are there"),
+        ({"distributed": "ddp", "world_size": 2, "inject_rank": 2}, "not a rank of world_size 2"),
+        ({"sharding": "hybrid"}, "apply to distributed cells"),
+    ],
+)
+def test_distributed_rules_are_not_applicable(values: dict[str, object], fragment: str) -> None:
+    reason = not_applicable_reason(Cell.from_values(normalise_values(values)))
+    assert reason is not None and fragment in reason, reason
+
+
+def test_distributed_cells_that_make_sense_are_applicable() -> None:
+    for values in ({"distributed": "fsdp2", "world_size": 2}, {"distributed": "ddp", "world_size": 1}):
+        assert not_applicable_reason(Cell.from_values(normalise_values(values))) is None
+
+
+def test_nccl_without_a_gpu_per_rank_is_a_skip() -> None:
+    host = HostCapabilities(modules={"torch": True, "transformers": True, "peft": True}, cuda_devices=1, mps=False)
+    two = Cell.from_values(normalise_values({"backend": "cuda", "distributed": "ddp", "world_size": 2}))
+    one = Cell.from_values(normalise_values({"backend": "cuda", "distributed": "ddp", "world_size": 1}))
+    assert "NCCL needs 2 GPUs" in (host.skip_reason(two) or "")
+    assert host.skip_reason(one) is None
+
+
+def test_a_multi_rank_cell_demands_a_thread_or_device_per_rank() -> None:
+    from qlora_check.execution.resources import demand_for
+
+    cpu = demand_for(Cell.from_values(normalise_values({"distributed": "fsdp2", "world_size": 2})))
+    cuda = demand_for(Cell.from_values(normalise_values({"backend": "cuda", "distributed": "ddp", "world_size": 4})))
+    assert (cpu.threads, cpu.devices) == (2, 0)
+    assert (cuda.threads, cuda.devices, cuda.device_kind) == (4, 4, "cuda")

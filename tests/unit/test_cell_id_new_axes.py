@@ -17,6 +17,10 @@ def test_a_new_axis_away_from_its_default_changes_the_id() -> None:
         "quant_storage": "bf16",
         "llama_pro_blocks": 2,
         "grad_accum_check": True,
+        "distributed": "ddp",
+        "sharding": "shard_grad_op",
+        "cpu_offload": True,
+        "inject_rank": 0,
         "runner": "trl",
     }
     assert set(changed) == ID_OPTIONAL_AT_DEFAULT

@@ -24,6 +24,7 @@ def test_a_job_spec_round_trips_through_its_file(tmp_path: Path) -> None:
         result_path=str(result_path),
         threads=2,
         devices=("3",),
+        timeout_s=60.0,  # a multi-rank cell ends its ranks before the parent's limit
         schema_version=JOB_SCHEMA_VERSION,
     )
     assert job.extra_env["CUDA_VISIBLE_DEVICES"] == "3"

@@ -14,6 +14,7 @@ LAYERS = [
     {"scaleout"},
     {"execution", "reports", "integrations"},  # integrations: imported by users' trainers only
     {"capabilities", "host", "libraries", "runners"},
+    {"distributed"},
     {"events", "engines"},
     {"matrix"},
     {"quantizers"},

@@ -25,4 +25,6 @@ SPEC = EngineSpec(
     libraries=("torch", "transformers", "peft", "accelerate", "safetensors"),
     fork_safe=True,
     warm_up=True,
+    distributed=("ddp", "fsdp", "fsdp2"),
+    distributed_backends=("cpu", "cuda"),  # gloo and NCCL; MPS has no collective backend
 )
