@@ -1,0 +1,134 @@
+"""From 1- and 2-layer measurements to the model's depth: the 2-minus-1 difference is one layer's cost.
+
+Every figure (each part, each phase's peak) is extrapolated on its own as f(N) = f(1) + (N - 1)·(f(2) - f(1));
+the peak is the largest extrapolated phase peak, so a phase that overtakes another at depth is still seen.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from qlora_check.estimate.configs import ModelConfig, load_config
+from qlora_check.estimate.measure import PHASES, Measurement
+from qlora_check.estimate.request import EstimateRequest
+from qlora_check.estimate.result import EstimateResult, Part
+
+PART_NOTES = {
+    "weights": "frozen base weights (packed, if quantized), norms, embedding and output layer",
+    "quant_state": "scales / absmax / codebooks hung on the quantized weights",
+    "adapter": "trainable parameters (LoRA/DoRA matrices, or every weight for full fine-tuning)",
+    "optimizer_state": "optimizer state after a step (AdamW: two fp32-or-param-dtype moments per parameter)",
+    "gradients": "gradients of the trainable parameters after backward",
+    "activations": "tensors alive at the end of forward (kept for backward, logits and loss included)",
+}
+
+
+def extrapolate(one: Measurement, two: Measurement, layers: int) -> dict[str, tuple[int, int]]:
+    """name -> (value at ``layers`` layers, per-layer cost) for every part and phase peak."""
+    figures: dict[str, tuple[int, int]] = {}
+    first, second = one.to_dict(), two.to_dict()
+    for name in PART_NOTES:
+        figures[name] = _line(first[name], second[name], layers)
+    for phase in PHASES:
+        figures[f"peak:{phase}"] = _line(first["peaks"][phase], second["peaks"][phase], layers)
+    return figures
+
+
+def _line(at_one: int, at_two: int, layers: int) -> tuple[int, int]:
+    per_layer = at_two - at_one
+    return at_one + (layers - 1) * per_layer, per_layer
+
+
+def estimate(request: EstimateRequest, config: ModelConfig | None = None) -> EstimateResult:
+    """Build 1 and 2 layers of the model, train two steps each, extrapolate to the model's depth."""
+    import torch
+
+    from qlora_check.estimate.build import build
+
+    request.check()
+    config = config or load_config(request.model)
+    started = time.perf_counter()
+    device = torch.device("cuda" if request.backend == "cuda" else "meta")
+    if request.backend == "cuda" and not torch.cuda.is_available():
+        from qlora_check.estimate.request import EstimateError
+
+        raise EstimateError("--backend cuda asked, but torch sees no CUDA device", tip="use --backend cpu")
+    measurements: list[Measurement] = []
+    quantization: dict[str, Any] = {}
+    cache: dict[str, Any] = {}
+    for depth in (1, 2):
+        built = build(config, depth, request, device, cache)
+        quantization = built.quantization
+        from qlora_check.estimate.measure import measure
+
+        measurements.append(measure(built, request))
+        del built
+    one, two = measurements
+    return assemble(request, config, one, two, quantization, time.perf_counter() - started)
+
+
+def assemble(
+    request: EstimateRequest,
+    config: ModelConfig,
+    one: Measurement,
+    two: Measurement,
+    quantization: dict[str, Any],
+    seconds: float,
+) -> EstimateResult:
+    figures = extrapolate(one, two, config.layers)
+    parts = tuple(
+        Part(name, figures[name][0], figures[name][1], one.method, PART_NOTES[name]) for name in PART_NOTES
+    )
+    phase_peaks = {phase: figures[f"peak:{phase}"][0] for phase in PHASES}
+    peak_phase = max(phase_peaks, key=lambda phase: phase_peaks[phase])
+    return EstimateResult(
+        model=config.name,
+        config_source=config.source,
+        layers=config.layers,
+        request=request.to_dict(),
+        peak_bytes=phase_peaks[peak_phase],
+        peak_phase=peak_phase,
+        parts=parts,
+        phase_peaks=phase_peaks,
+        assumptions=assumptions(request, one),
+        measured={"one_layer": one.to_dict(), "two_layers": two.to_dict(), "method": one.method},
+        quantization=quantization,
+        seconds=seconds,
+        versions=_versions(),
+    )
+
+
+def assumptions(request: EstimateRequest, one: Measurement) -> tuple[str, ...]:
+    """The statements every figure rests on, printed with the figures."""
+    kernels = ", ".join(one.attention_kernels) or "the model's own (eager) attention"
+    lines = [
+        f"precision {request.precision}: parameters and compute in that dtype; "
+        f"optimizer state in the trainable parameters' dtype ({request.optimizer}, torch.optim defaults)",
+        f"gradient checkpointing {'on (non-reentrant)' if request.grad_checkpointing else 'off'}",
+        f"batch {request.batch} × seq_len {request.seq_len} measured directly (no sequence scaling)",
+        f"attention: {kernels}",
+        "peak = the largest extrapolated phase peak of the second training step (steady state: optimizer "
+        "state exists); allocator caching and fragmentation, CUDA context and library workspaces are not included",
+    ]
+    if request.train_type != "full":
+        lines.append(f"LoRA r={request.lora_r}, alpha={2 * request.lora_r}, all linear layers but the output layer "
+                     "(peft target_modules='all-linear'); embeddings and norms not cast to fp32")
+    if request.quantized:
+        lines.append("quantized layers really quantized (random weights, checkpoint loaded through the project's "
+                     "quantizer), then moved to the step's device; output layer left unquantized")
+    if request.backend == "cpu":
+        lines.append("the step ran on the meta device (real modules, autograd and optimizer; shapes only, no compute)")
+    return tuple(lines)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in ("torch", "transformers", "peft"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
