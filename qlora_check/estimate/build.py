@@ -113,7 +113,8 @@ def _plain(hf: Any, dtype: torch.dtype, device: torch.device) -> torch.nn.Module
 
 
 def _quantized(config: ModelConfig, layers: int, request: EstimateRequest, device: torch.device) -> Built:
-    from qlora_check.engines.torch_engine.quantizers import QuantizeRequest, load_quantizer
+    from qlora_check.quantizers import family_of
+    from qlora_check.quantizers.interface import QuantizeRequest
 
     dtype = param_dtype(request)
     with tempfile.TemporaryDirectory(prefix="qlora-check-estimate-") as folder:
@@ -123,7 +124,10 @@ def _quantized(config: ModelConfig, layers: int, request: EstimateRequest, devic
         _fill_random(model)
         model.save_pretrained(folder)  # type: ignore[operator]
         del model
-        quantizer = load_quantizer(request.quantizer)
+        spec = family_of(request.quantizer)
+        if spec is None:
+            raise EstimateError(f"unknown quantizer {request.quantizer!r}")
+        quantizer = spec.implementation("torch")
         quantize_request = QuantizeRequest(request.quantizer, dtype, dtype, device)
         quantized, info = quantizer.load(Path(folder), quantize_request)
     info = {**info, "library": quantizer.distribution, "version": quantizer.version()}

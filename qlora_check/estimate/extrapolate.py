@@ -11,7 +11,7 @@ from typing import Any
 
 from qlora_check.estimate.configs import ModelConfig, load_config
 from qlora_check.estimate.measure import PHASES, Measurement
-from qlora_check.estimate.request import EstimateRequest
+from qlora_check.estimate.request import EstimateError, EstimateRequest
 from qlora_check.estimate.result import EstimateResult, Part
 
 PART_NOTES = {
@@ -40,32 +40,50 @@ def _line(at_one: int, at_two: int, layers: int) -> tuple[int, int]:
     return at_one + (layers - 1) * per_layer, per_layer
 
 
-def estimate(request: EstimateRequest, config: ModelConfig | None = None) -> EstimateResult:
-    """Build 1 and 2 layers of the model, train two steps each, extrapolate to the model's depth."""
+def estimate(request: EstimateRequest, config: ModelConfig | None = None, budget_gb: float | None = None) -> EstimateResult:
+    """Build 1 and 2 layers of the model, train two steps each, extrapolate to the model's depth.
+
+    With ``budget_gb``, two more sequence lengths are measured (a quarter and half of the asked one) to
+    find the largest batch × seq_len whose peak fits the budget.
+    """
+    import dataclasses
+
     import torch
 
     from qlora_check.estimate.build import build
+    from qlora_check.estimate.measure import measure
 
     request.check()
     config = config or load_config(request.model)
     started = time.perf_counter()
-    device = torch.device("cuda" if request.backend == "cuda" else "meta")
     if request.backend == "cuda" and not torch.cuda.is_available():
-        from qlora_check.estimate.request import EstimateError
-
         raise EstimateError("--backend cuda asked, but torch sees no CUDA device", tip="use --backend cpu")
-    measurements: list[Measurement] = []
+    device = torch.device("cuda" if request.backend == "cuda" else "meta")
+    seqs = [request.seq_len]
+    if budget_gb is not None:
+        seqs = sorted({max(1, request.seq_len // 4), max(1, request.seq_len // 2), request.seq_len})
+    measured: dict[int, dict[int, Measurement]] = {}
     quantization: dict[str, Any] = {}
     cache: dict[str, Any] = {}
     for depth in (1, 2):
         built = build(config, depth, request, device, cache)
         quantization = built.quantization
-        from qlora_check.estimate.measure import measure
-
-        measurements.append(measure(built, request))
+        measured[depth] = {seq: measure(built, dataclasses.replace(request, seq_len=seq)) for seq in seqs}
         del built
-    one, two = measurements
-    return assemble(request, config, one, two, quantization, time.perf_counter() - started)
+    result = assemble(request, config, measured[1][request.seq_len], measured[2][request.seq_len], quantization,
+                      time.perf_counter() - started)
+    if budget_gb is None:
+        return result
+    from qlora_check.estimate.budget import largest_fitting
+
+    peaks_by_seq = {
+        seq: {phase: extrapolate(measured[1][seq], measured[2][seq], config.layers)[f"peak:{phase}"][0]
+              for phase in PHASES}
+        for seq in seqs
+    }
+    limit = int(config.values.get("max_position_embeddings") or 131072)
+    budget = largest_fitting(peaks_by_seq, budget_gb, limit)
+    return dataclasses.replace(result, budget=budget, seconds=time.perf_counter() - started)
 
 
 def assemble(

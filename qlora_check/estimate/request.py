@@ -52,6 +52,8 @@ class EstimateRequest:
         ):
             if value not in known:
                 raise EstimateError(f"{label} {value!r} is not estimated", tip=f"estimated: {', '.join(known)}")
+        if self.quantized:
+            _check_quantizer(self.quantizer)
         if min(self.seq_len, self.batch, self.lora_r) < 1:
             raise EstimateError("--seq-len, --batch and --lora-r must be positive")
 
@@ -61,3 +63,12 @@ class EstimateRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_quantizer(value: str) -> None:
+    from qlora_check.quantizers import QUANTIZERS, family_of
+
+    spec = family_of(value)
+    known = [v for _, family in QUANTIZERS.items() if "torch" in family.engines for v in family.values]
+    if spec is None or "torch" not in spec.engines:
+        raise EstimateError(f"quantizer {value!r} is not estimated", tip=f"estimated: none, {', '.join(known)}")
