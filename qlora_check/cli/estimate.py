@@ -31,7 +31,9 @@ def estimate(
     backend: Annotated[str, typer.Option(help="cpu (meta-device step) or cuda (real step on the GPU)")] = "cpu",
     budget: Annotated[float | None, typer.Option(help="GB of memory: find the largest batch × seq_len")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print every figure as JSON")] = False,
-    validate: Annotated[bool, typer.Option(help="check the method on a full reduced model (hidden 1024, 8 layers)")] = False,
+    validate: Annotated[
+        bool, typer.Option(help="check the method on a full reduced model (hidden 1024, 8 layers)")
+    ] = False,
 ) -> None:
     """Estimate the memory of fine-tuning MODEL at real size from measured 1- and 2-layer models."""
     from qlora_check.estimate.configs import load_config

@@ -138,7 +138,7 @@ def _fill_random(model: torch.nn.Module) -> None:
     """Random values fast (HF's initialiser takes ~20 s for one 8B layer here); norms at one."""
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
+        for parameter in model.parameters():
             if parameter.dim() == 1:
                 parameter.fill_(1.0)
             else:

@@ -40,7 +40,9 @@ def _line(at_one: int, at_two: int, layers: int) -> tuple[int, int]:
     return at_one + (layers - 1) * per_layer, per_layer
 
 
-def estimate(request: EstimateRequest, config: ModelConfig | None = None, budget_gb: float | None = None) -> EstimateResult:
+def estimate(
+    request: EstimateRequest, config: ModelConfig | None = None, budget_gb: float | None = None
+) -> EstimateResult:
     """Build 1 and 2 layers of the model, train two steps each, extrapolate to the model's depth.
 
     With ``budget_gb``, two more sequence lengths are measured (a quarter and half of the asked one) to

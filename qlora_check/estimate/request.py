@@ -45,13 +45,14 @@ class EstimateRequest:
                 f"train type {self.train_type!r} with quantizer {self.quantizer!r} is not a valid setup",
                 tip="qlora/qdora need a quantizer (e.g. --quantizer bnb-nf4); full/lora/dora need --quantizer none",
             )
-        for label, value, known in (
+        choices: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             ("precision", self.precision, PRECISIONS),
             ("optimizer", self.optimizer, OPTIMIZERS),
             ("backend", self.backend, BACKENDS),
-        ):
-            if value not in known:
-                raise EstimateError(f"{label} {value!r} is not estimated", tip=f"estimated: {', '.join(known)}")
+        )
+        for label, value, allowed in choices:
+            if value not in allowed:
+                raise EstimateError(f"{label} {value!r} is not estimated", tip=f"estimated: {', '.join(allowed)}")
         if self.quantized:
             _check_quantizer(self.quantizer)
         if min(self.seq_len, self.batch, self.lora_r) < 1:

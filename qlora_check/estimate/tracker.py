@@ -18,7 +18,7 @@ from torch.utils._pytree import tree_flatten
 METHOD = "tensor-byte accounting (torch dispatch mode, live storages at each operator)"
 
 
-class LiveBytes(TorchDispatchMode):
+class LiveBytes(TorchDispatchMode):  # type: ignore[misc]
     """Counts the bytes of live tensor storages; ``phase`` names where the next operators run."""
 
     def __init__(self) -> None:

@@ -31,7 +31,7 @@ def reduced_config(config: ModelConfig, hidden: int = VALIDATION_HIDDEN, layers:
         num_hidden_layers=layers,
         num_attention_heads=new_heads,
         num_key_value_heads=max(1, new_heads // kv_ratio),
-        intermediate_size=int(round(hidden * ratio / 64)) * 64,
+        intermediate_size=round(hidden * ratio / 64) * 64,
         vocab_size=min(int(values["vocab_size"]), vocab),
     )
     if "head_dim" in values:
