@@ -27,7 +27,7 @@ def main() -> None:
     setups = sys.argv[2:] or list(SETUPS)
     done = {(row["model"], row["setup"]) for row in _rows(out)}
     for setup in setups:
-        for name in builtin_names():
+        for name in sorted(builtin_names(), key=lambda name: "70b" in name):  # the slowest build last
             if (name, setup) in done:
                 continue
             request = EstimateRequest(name, precision="bf16", optimizer="adamw", seq_len=2048, batch=1, lora_r=16,

@@ -20,7 +20,7 @@ def _gib(value: int) -> str:
 @user_errors
 def estimate(
     model: Annotated[str, typer.Option(help="built-in config name (llama-3-8b …), a config.json or a model folder")],
-    quantizer: Annotated[str, typer.Option(help="quantizer axis value: none, bnb-nf4, hqq-4bit …")] = "none",
+    quantizer: Annotated[str, typer.Option(help="quantizer axis value: none, bnb-nf4 …")] = "none",
     train_type: Annotated[str, typer.Option(help="full, lora, dora, qlora, qdora")] = "lora",
     precision: Annotated[str, typer.Option(help="fp32, fp16, bf16")] = "bf16",
     optimizer: Annotated[str, typer.Option(help="adamw, adam, sgd")] = "adamw",

@@ -195,6 +195,10 @@ def _full_vocab_on_meta(model: Any, vocab: int, dtype: torch.dtype) -> None:
     if model.config.tie_word_embeddings:
         new_output.weight = new_embedding.weight
     model.set_output_embeddings(new_output)
+    old_vocab = model.config.vocab_size
+    for module in model.modules():  # the loss reads the causal-LM module's own copy of the vocabulary size
+        if getattr(module, "vocab_size", None) == old_vocab:
+            module.vocab_size = vocab
     model.config.vocab_size = vocab
 
 

@@ -6,7 +6,10 @@ the peak is the largest extrapolated phase peak, so a phase that overtakes anoth
 
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from qlora_check.estimate.configs import ModelConfig, load_config
@@ -68,9 +71,10 @@ def estimate(
     quantization: dict[str, Any] = {}
     cache: dict[str, Any] = {}
     for depth in (1, 2):
-        built = build(config, depth, request, device, cache)
-        quantization = built.quantization
-        measured[depth] = {seq: measure(built, dataclasses.replace(request, seq_len=seq)) for seq in seqs}
+        with quiet_libraries():
+            built = build(config, depth, request, device, cache)
+            quantization = built.quantization
+            measured[depth] = {seq: measure(built, dataclasses.replace(request, seq_len=seq)) for seq in seqs}
         del built
     result = assemble(request, config, measured[1][request.seq_len], measured[2][request.seq_len], quantization,
                       time.perf_counter() - started)
@@ -140,6 +144,15 @@ def assumptions(request: EstimateRequest, one: Measurement) -> tuple[str, ...]:
     if request.backend == "cpu":
         lines.append("the step ran on the meta device (real modules, autograd and optimizer; shapes only, no compute)")
     return tuple(lines)
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """transformers and peft warn about deprecations and settings on every build; none of it is ours to show."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def _versions() -> dict[str, str]:

@@ -46,7 +46,7 @@ def validate(request: EstimateRequest, config: ModelConfig, vocab: int = VALIDAT
     import torch
 
     from qlora_check.estimate.build import build
-    from qlora_check.estimate.extrapolate import estimate
+    from qlora_check.estimate.extrapolate import estimate, quiet_libraries
     from qlora_check.estimate.measure import measure
 
     request.check()
@@ -56,8 +56,9 @@ def validate(request: EstimateRequest, config: ModelConfig, vocab: int = VALIDAT
     estimate_seconds = time.perf_counter() - started
     started = time.perf_counter()
     torch.manual_seed(0)
-    built = build(small, small.layers, dataclasses.replace(request, backend="cpu"), torch.device("cpu"), {})
-    measured = measure(built, request)
+    with quiet_libraries():
+        built = build(small, small.layers, dataclasses.replace(request, backend="cpu"), torch.device("cpu"), {})
+        measured = measure(built, request)
     measure_seconds = time.perf_counter() - started
     error = (estimated.peak_bytes - measured.peak) / measured.peak
     return {
