@@ -54,7 +54,8 @@ def main() -> None:
     save()
     qlora = EstimateRequest("llama-3-8b", quantizer="bnb-nf4", train_type="qlora", precision="bf16",
                             grad_checkpointing=True, seq_len=2048)
-    report["qlora_cuda_estimate"] = estimate(EstimateRequest(**{**qlora.to_dict(), "backend": "cuda"}), config).to_dict()
+    on_cuda = EstimateRequest(**{**qlora.to_dict(), "backend": "cuda"})
+    report["qlora_cuda_estimate"] = estimate(on_cuda, config).to_dict()
     save()
     report["qlora_meta_estimate"] = estimate(qlora, config).peak_bytes
     save()
