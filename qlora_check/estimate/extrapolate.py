@@ -20,7 +20,7 @@ from qlora_check.estimate.result import EstimateResult, Part
 PART_NOTES = {
     "weights": "frozen base weights (packed, if quantized), norms, embedding and output layer",
     "quant_state": "scales / absmax / codebooks hung on the quantized weights",
-    "adapter": "trainable parameters (LoRA/DoRA matrices, or every weight for full fine-tuning)",
+    "trainable": "trainable parameters (LoRA/DoRA matrices, or every weight for full fine-tuning)",
     "optimizer_state": "optimizer state after a step (AdamW: two fp32-or-param-dtype moments per parameter)",
     "gradients": "gradients of the trainable parameters after backward",
     "activations": "tensors alive at the end of forward (kept for backward, logits and loss included)",

@@ -26,7 +26,7 @@ class Measurement:
 
     weights: int
     quant_state: int
-    adapter: int
+    trainable: int
     optimizer_state: int
     gradients: int
     activations: int
@@ -43,7 +43,7 @@ class Measurement:
         return {
             "weights": self.weights,
             "quant_state": self.quant_state,
-            "adapter": self.adapter,
+            "trainable": self.trainable,
             "optimizer_state": self.optimizer_state,
             "gradients": self.gradients,
             "activations": self.activations,
@@ -59,7 +59,7 @@ def measure(built: Built, request: EstimateRequest) -> Measurement:
     optimizer = _optimizer(request.optimizer, trainable)
     vocab = int(model.config.vocab_size)
     tokens = torch.randint(0, vocab, (request.batch, request.seq_len), device=built.device)
-    weights, quant_state, adapter = _static_parts(model)
+    weights, quant_state, trainable_bytes = _static_parts(model)
     meter = _CudaMeter() if built.device.type == "cuda" else _TensorMeter(model)
     kernels: set[str] = set()
     with meter, _flash_attention_on_meta(built.device, kernels):
@@ -83,7 +83,7 @@ def measure(built: Built, request: EstimateRequest) -> Measurement:
     return Measurement(
         weights=weights,
         quant_state=quant_state,
-        adapter=adapter,
+        trainable=trainable_bytes,
         optimizer_state=_bytes(state),
         gradients=gradients,
         activations=activations,

@@ -26,7 +26,7 @@ def test_estimate_is_within_ten_percent_of_a_real_full_model(model: str, quantiz
     assert report["config"]["num_hidden_layers"] == 8
     assert abs(report["relative_error"]) < 0.10, report
     # The persistent parts are exact: the same modules, counted the same way.
-    for part in ("weights", "quant_state", "adapter", "optimizer_state", "gradients"):
+    for part in ("weights", "quant_state", "trainable", "optimizer_state", "gradients"):
         assert report["estimated_parts"][part] == report["measured_parts"][part], part
     if quantizer != "none":
         assert report["estimated_parts"]["quant_state"] > 0
