@@ -213,8 +213,21 @@ def _make_trainable(built: Built, request: EstimateRequest) -> None:
         r=request.lora_r,
         lora_alpha=2 * request.lora_r,
         lora_dropout=0.0,
-        target_modules="all-linear",
+        target_modules=_linear_names(built.model),
         use_dora=request.train_type in ("dora", "qdora"),
         task_type="CAUSAL_LM",
     )
     built.model = get_peft_model(built.model, lora)  # type: ignore[arg-type]
+
+
+def _linear_names(model: torch.nn.Module) -> list[str]:
+    """Short names of every linear layer but the output layer, quantized ones included (peft's "all-linear"
+    recognises only some quantized linear classes)."""
+    output = model.get_output_embeddings()  # type: ignore[operator]
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if hasattr(module, "in_features") and hasattr(module, "out_features") and module is not output and name
+        }
+    )

@@ -74,7 +74,15 @@ def estimate(
         with quiet_libraries():
             built = build(config, depth, request, device, cache)
             quantization = built.quantization
-            measured[depth] = {seq: measure(built, dataclasses.replace(request, seq_len=seq)) for seq in seqs}
+            try:
+                measured[depth] = {seq: measure(built, dataclasses.replace(request, seq_len=seq)) for seq in seqs}
+            except (RuntimeError, NotImplementedError) as exc:
+                if not request.quantized or device.type != "meta":
+                    raise
+                raise EstimateError(
+                    f"{request.quantizer} layers cannot train on the meta device ({type(exc).__name__}: {exc})",
+                    tip="estimate it with --backend cuda on a machine with a GPU",
+                ) from exc
         del built
     result = assemble(request, config, measured[1][request.seq_len], measured[2][request.seq_len], quantization,
                       time.perf_counter() - started)
@@ -136,8 +144,8 @@ def assumptions(request: EstimateRequest, one: Measurement) -> tuple[str, ...]:
         "state exists); allocator caching and fragmentation, CUDA context and library workspaces are not included",
     ]
     if request.train_type != "full":
-        lines.append(f"LoRA r={request.lora_r}, alpha={2 * request.lora_r}, all linear layers but the output layer "
-                     "(peft target_modules='all-linear'); embeddings and norms not cast to fp32")
+        lines.append(f"LoRA r={request.lora_r}, alpha={2 * request.lora_r}, all linear layers but the output layer, "
+                     "quantized ones included; embeddings and norms not cast to fp32")
     if request.quantized:
         lines.append("quantized layers really quantized (random weights, checkpoint loaded through the project's "
                      "quantizer), then moved to the step's device; output layer left unquantized")
