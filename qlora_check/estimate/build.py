@@ -50,6 +50,8 @@ def hf_config(config: ModelConfig, layers: int, vocab: int | None = None) -> Any
     values.pop("layer_types", None)  # recomputed by the config class for the new depth
     if vocab is not None:
         values["vocab_size"] = vocab
+        for token in ("pad_token_id", "bos_token_id", "eos_token_id"):  # ids past a small vocabulary
+            values[token] = None
     values["use_cache"] = False
     try:
         return AutoConfig.for_model(config.values["model_type"], **values)
@@ -68,7 +70,7 @@ def build(
     dtype = param_dtype(request)
     if request.quantized and device.type == "meta":
         if "one_layer" not in cache:
-            cache["one_layer"] = _quantized(config, 1, request, torch.device("cpu"))
+            cache["one_layer"] = _quantized(config, 1, request, torch.device("cpu"), small_vocab=True)
         seed: Built = cache["one_layer"]
         model = _deepened(seed.model, config, layers)  # on the CPU: the quantized types copy only there
         to_meta(model)
@@ -112,13 +114,15 @@ def _plain(hf: Any, dtype: torch.dtype, device: torch.device) -> torch.nn.Module
     return model
 
 
-def _quantized(config: ModelConfig, layers: int, request: EstimateRequest, device: torch.device) -> Built:
+def _quantized(
+    config: ModelConfig, layers: int, request: EstimateRequest, device: torch.device, small_vocab: bool = False
+) -> Built:
     from qlora_check.quantizers import family_of
     from qlora_check.quantizers.interface import QuantizeRequest
 
     dtype = param_dtype(request)
     with tempfile.TemporaryDirectory(prefix="qlora-check-estimate-") as folder:
-        vocab = _CHECKPOINT_VOCAB if device.type == "cpu" else None
+        vocab = _CHECKPOINT_VOCAB if small_vocab else None
         model = _plain(hf_config(config, layers, vocab), dtype, torch.device("meta"))
         model.to_empty(device="cpu")
         _fill_random(model)
