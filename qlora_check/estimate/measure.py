@@ -64,7 +64,7 @@ def measure(built: Built, request: EstimateRequest) -> Measurement:
     kernels: set[str] = set()
     with meter, _flash_attention_on_meta(built.device, kernels):
         meter.phase("step1")
-        _train_step(model, tokens, optimizer, meter, second=False)
+        _train_step(model, tokens, optimizer)
         first_step = meter.peak_of("step1")
         meter.phase("start")
         start = meter.current()
@@ -94,7 +94,8 @@ def measure(built: Built, request: EstimateRequest) -> Measurement:
     )
 
 
-def _train_step(model: Any, tokens: torch.Tensor, optimizer: torch.optim.Optimizer, meter: Any, second: bool) -> None:
+def _train_step(model: Any, tokens: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    """The first step: it creates the optimizer state, so the second one is the steady state."""
     loss = model(input_ids=tokens, labels=tokens).loss
     loss.backward()
     del loss
