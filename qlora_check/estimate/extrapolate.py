@@ -72,15 +72,16 @@ def estimate(
     cache: dict[str, Any] = {}
     for depth in (1, 2):
         with quiet_libraries():
-            built = build(config, depth, request, device, cache)
-            quantization = built.quantization
             try:
+                built = build(config, depth, request, device, cache)
+                quantization = built.quantization
                 measured[depth] = {seq: measure(built, dataclasses.replace(request, seq_len=seq)) for seq in seqs}
             except (RuntimeError, NotImplementedError) as exc:
                 if not request.quantized or device.type != "meta":
                     raise
+                reason = (str(exc).splitlines() or [""])[0][:160]
                 raise EstimateError(
-                    f"{request.quantizer} layers cannot train on the meta device ({type(exc).__name__}: {exc})",
+                    f"{request.quantizer} layers cannot train on the meta device ({type(exc).__name__}: {reason})",
                     tip="estimate it with --backend cuda on a machine with a GPU",
                 ) from exc
         del built
