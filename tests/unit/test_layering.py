@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "qlora_check"
 LAYERS = [
     {"__main__", "cli"},
     {"doctor"},
-    {"execution", "reports"},
+    {"execution", "reports", "estimate"},
     {"capabilities", "host", "libraries", "runners"},
     {"events", "engines"},
     {"matrix"},
