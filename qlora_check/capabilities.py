@@ -7,7 +7,7 @@ from its cheap detection and cached probe verdicts: nothing here detects or prob
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,15 +15,26 @@ from qlora_check.engines import ENGINES, engine_for_backend
 from qlora_check.engines.interface import EngineSpec
 from qlora_check.matrix.axes import QUANTIZED_TRAIN_TYPES, UNQUANTIZED_TRAIN_TYPES
 from qlora_check.matrix.cell import Cell
+from qlora_check.matrix.runners import BUILTIN, RunnerDefinition
 from qlora_check.quantizers import family_for_optimizer, family_of
+from qlora_check.runners.command_rules import not_applicable_reason as command_not_applicable_reason
 
 PLAIN = "none"  # the probe family of unquantized cells
 QUANTIZED_COUNTERPART = {"lora": "qlora", "custom_lora": "custom_qlora", "dora": "qdora"}
 
 
-def not_applicable_reason(cell: Cell) -> str | None:
-    """Why a cell is invalid by definition, or None when it is a meaningful combination."""
+def not_applicable_reason(cell: Cell, runners: Mapping[str, RunnerDefinition] | None = None) -> str | None:
+    """Why a cell is invalid by definition, or None when it is a meaningful combination.
+
+    A command runner's cells answer to that runner's `supports:` only: the engines' and quantizers' rules
+    describe qlora-check's own loop, not the user's trainer.
+    """
     values = cell.typed
+    if values.runner != BUILTIN:
+        definition = (runners or {}).get(values.runner)
+        if definition is None:
+            return f"runner {values.runner} is not defined in this matrix' runners:"
+        return command_not_applicable_reason(cell, definition)
     train_type, quantizer = values.train_type, values.quantizer
     if train_type in QUANTIZED_TRAIN_TYPES and quantizer == "none":
         return f"{train_type} trains adapters on a quantized base, and quantizer is none"
@@ -87,6 +98,8 @@ class HostCapabilities:
         """Why this host cannot run the cell, or None when it can."""
         values = cell.typed
         backend = values.backend
+        if values.runner != BUILTIN:  # the trainer's own exit is the verdict; only the device must exist
+            return self._device_reason(backend)
         engine = engine_for_backend(backend)
         for requirement in engine.requires:
             if not self.modules.get(requirement.module, False):
@@ -108,6 +121,13 @@ class HostCapabilities:
         model = values.model
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
             return f"model path {model} does not exist on this host"
+        return None
+
+    def _device_reason(self, backend: str) -> str | None:
+        if backend == "cuda" and self.cuda_devices == 0:
+            return "no CUDA device on this host (nvidia-smi lists none)"
+        if backend == "mps" and not self.mps:
+            return "no Apple Metal (MPS) device on this host"
         return None
 
     def probe_failure(self, backend: str, quantizer: str) -> str | None:

@@ -1,4 +1,5 @@
-"""The one way qlora-check writes a file others may read at any moment: a temp file, then a rename."""
+"""Where qlora-check keeps files, and the one way it writes a file others may read at any moment (a temp
+file, then a rename)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,17 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+CACHE_ENV = "QLORA_CHECK_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """$QLORA_CHECK_CACHE_DIR, else $XDG_CACHE_HOME/qlora-check, else ~/.cache/qlora-check (doctor's probe
+    verdicts, the model folders and data sets materialised for command runners)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qlora-check"
 
 
 def write_atomically(path: Path, text: str) -> Path:

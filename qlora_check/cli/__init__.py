@@ -13,6 +13,7 @@ from qlora_check.cli import plan as plan_command
 from qlora_check.cli import report as report_command
 from qlora_check.cli import run as run_command
 from qlora_check.cli import schema as schema_command
+from qlora_check.cli import worker as worker_command
 
 app = typer.Typer(
     name="qlora-check",
@@ -29,6 +30,7 @@ app.command("doctor")(doctor_command.doctor)
 app.command("compare")(compare_command.compare)
 app.command("merge")(merge_command.merge)
 app.command("history")(history_command.history)
+app.command("worker")(worker_command.worker)
 app.command("estimate")(estimate_command.estimate)
 
 

@@ -15,7 +15,7 @@ from qlora_check.cli.common import console, status_text, user_errors
 from qlora_check.cli.progress import RunProgress, summary_table
 from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.execution.plan import parse_shard
-from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.execution.run import RunOptions, RunOutcome, run_matrix
 from qlora_check.reports.finish import finish_run
 from qlora_check.results.models import Status
 
@@ -46,6 +46,20 @@ def run(
     resume: Annotated[
         Path | None, typer.Option(help="run directory to resume: runs only the cells without a final result")
     ] = None,
+    cells: Annotated[
+        str | None, typer.Option(help="run only these cell ids (comma or space separated; see plan --emit github)")
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS|auto",
+            help="run the cells on a Ray pool (HEAD:6379); auto: $RAY_ADDRESS, a local head, or one started here",
+        ),
+    ] = None,
+    doctor_json: Annotated[
+        Path | None, typer.Option(help="with --ray auto: this doctor --json document for a head started here")
+    ] = None,
 ) -> None:
     """Run every cell of MATRIX, isolated, and write a run directory.
 
@@ -72,11 +86,15 @@ def run(
         root=root,
         timeout=timeout,
         jobs=jobs,
+        cells=tuple(cells.replace(",", " ").split()) if cells else None,
         command=("qlora-check", *sys.argv[1:]),
     )
     try:
         with RunProgress(console) as progress:
-            outcome = run_matrix(options, progress, host=detect_host_capabilities())
+            if ray is None:
+                outcome = run_matrix(options, progress, host=detect_host_capabilities())
+            else:
+                outcome = _run_on_ray(options, progress, ray, doctor_json)
             comparison = finish_run(outcome.run_dir, outcome.baseline, outcome.interrupted, progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -96,3 +114,13 @@ def run(
     if outcome.interrupted:
         console.print(f"{status_text(Status.INTERRUPTED)}: the run was interrupted; cells left are not recorded")
     raise typer.Exit(outcome.exit_code)
+
+
+def _run_on_ray(options: RunOptions, progress: RunProgress, address: str, doctor_json: Path | None) -> RunOutcome:
+    """The same run, its cells placed on a Ray pool's nodes (a local head when none runs: this host's doctor)."""
+    from qlora_check.doctor.document import doctor_document
+    from qlora_check.scaleout.node_resources import node_offer
+    from qlora_check.scaleout.session import ray_session
+
+    with ray_session(address, lambda: node_offer(doctor_document(doctor_json)), cpus=options.jobs) as executor:
+        return run_matrix(options, progress, host=detect_host_capabilities(), executor=executor)

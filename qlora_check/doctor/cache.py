@@ -20,18 +20,10 @@ from qlora_check import __version__
 from qlora_check.doctor.detect import cpu_flags
 from qlora_check.doctor.models import PROBE_VERSION, SCHEMA_VERSION, ProbeResult
 from qlora_check.errors import QloraCheckError
+from qlora_check.fileio import CACHE_ENV as CACHE_ENV  # re-exported: doctor's callers name them here
+from qlora_check.fileio import cache_dir as cache_dir
 from qlora_check.fileio import write_atomically
 from qlora_check.host import cpu_model, library_versions
-
-CACHE_ENV = "QLORA_CHECK_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """$QLORA_CHECK_CACHE_DIR, else $XDG_CACHE_HOME/qlora-check, else ~/.cache/qlora-check."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qlora-check"
 
 
 def environment(gpus: list[dict[str, str]]) -> dict[str, Any]:

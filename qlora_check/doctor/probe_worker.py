@@ -29,18 +29,30 @@ def probe(backend: str, family: str) -> dict[str, Any]:
         module_name, _, attribute = engine_for_backend(backend).probe.partition(":")
         run_probe = getattr(importlib.import_module(module_name), attribute)
         details: dict[str, Any] = run_probe(backend, family)
-    except ModuleNotFoundError as exc:
-        top = (exc.name or "").split(".")[0]
-        if top not in _HINTS:
-            return {**base, **_error(exc)}
-        distribution, hint = _HINTS[top]
-        reason = f"{distribution} is not importable ({exc}); {hint}"
-        return {**base, "status": ProbeStatus.MISSING, "reason": reason, "error_type": type(exc).__name__}
     except Exception as exc:
-        return {**base, **_error(exc)}
+        return {**base, **_failure(root_cause(exc))}
     problem = details.pop("problem", "")
     status = ProbeStatus.FAIL if problem else ProbeStatus.PASS
     return {**base, "status": status, "reason": problem, "details": details}
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The exception a library raised, under the wrappers that re-raise it (transformers' lazy imports turn a
+    library's own import failure into their ModuleNotFoundError ``from`` it)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    """``missing`` for a library that cannot be imported (with its install hint), else ``error``."""
+    if isinstance(exc, ModuleNotFoundError):
+        top = (exc.name or "").split(".")[0]
+        if top in _HINTS:
+            distribution, hint = _HINTS[top]
+            reason = f"{distribution} is not importable ({exc}); {hint}"
+            return {"status": ProbeStatus.MISSING, "reason": reason, "error_type": type(exc).__name__}
+    return _error(exc)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

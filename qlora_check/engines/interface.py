@@ -23,6 +23,8 @@ class CellContext:
     work_dir: Path
     learned_margin: float = 0.2
     max_memory_mb: int | None = None
+    threads: int = 1  # the cell's granted compute threads (a command runner pins its trainer to them)
+    runner: dict[str, Any] | None = None  # a command runner's definition (`RunnerDefinition.to_dict()`)
 
 
 @dataclass

@@ -38,6 +38,7 @@ class JobSpec:
     max_memory_mb: int | None = None
     attempt: int = 1
     runner: str = "builtin"
+    runner_definition: dict[str, Any] | None = None  # a command runner's `RunnerDefinition.to_dict()`
     threads: int = 1
     devices: tuple[str, ...] = ()
     schema_version: int = JOB_SCHEMA_VERSION
@@ -82,6 +83,7 @@ class CellJob:
     log_max_bytes: int = 2_000_000
     extra_env: dict[str, str] = field(default_factory=dict)
     runner: str = "builtin"
+    runner_definition: dict[str, Any] | None = None
 
     @property
     def threads(self) -> int:
@@ -106,6 +108,7 @@ def job_spec(job: CellJob, result_path: Path) -> JobSpec:
         max_memory_mb=job.max_memory_mb,
         attempt=job.attempt,
         runner=job.runner,
+        runner_definition=job.runner_definition,
         threads=job.threads,
         devices=job.grant.devices if job.grant is not None else (),
     )

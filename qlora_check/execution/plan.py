@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -10,6 +11,8 @@ from qlora_check.capabilities import HostCapabilities, not_applicable_reason
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.expand import expand
 from qlora_check.matrix.model import Matrix
+from qlora_check.matrix.runners import RunnerDefinition
+from qlora_check.runners.command_rules import check_definitions
 
 
 class PlanKind(str, Enum):
@@ -42,11 +45,14 @@ class PlannedCell:
         }
 
 
-def plan_cell(cell: Cell, host: HostCapabilities) -> PlannedCell:
-    reason = not_applicable_reason(cell)
+def plan_cell(
+    cell: Cell, host: HostCapabilities | None, runners: Mapping[str, RunnerDefinition] | None = None
+) -> PlannedCell:
+    """``host`` None: no host decides what can run (an executor with its own resources, a Ray pool, does)."""
+    reason = not_applicable_reason(cell, runners)
     if reason:
         return PlannedCell(cell, PlanKind.NOT_APPLICABLE, reason)
-    reason = host.skip_reason(cell)
+    reason = host.skip_reason(cell) if host is not None else None
     if reason:
         return PlannedCell(cell, PlanKind.SKIP, reason)
     return PlannedCell(cell, PlanKind.RUN)
@@ -71,5 +77,8 @@ def in_shard(cell: Cell, shard: tuple[int, int] | None) -> bool:
     return int(cell.id, 16) % count == index - 1
 
 
-def plan_matrix(matrix: Matrix, host: HostCapabilities, shard: tuple[int, int] | None = None) -> list[PlannedCell]:
-    return [plan_cell(cell, host) for cell in expand(matrix) if in_shard(cell, shard)]
+def plan_matrix(
+    matrix: Matrix, host: HostCapabilities | None, shard: tuple[int, int] | None = None
+) -> list[PlannedCell]:
+    check_definitions(matrix)  # unknown readers and bad regexes are bad input, before any cell runs
+    return [plan_cell(cell, host, matrix.runners) for cell in expand(matrix) if in_shard(cell, shard)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,20 @@ from qlora_check import __version__
 from qlora_check.capabilities import HostCapabilities
 from qlora_check.errors import QloraCheckError
 from qlora_check.events import CellFinished, Notice, Observer, RunStarted, ignore
+from qlora_check.execution.executor import Executor
 from qlora_check.execution.expectations import apply_expectations
 from qlora_check.execution.job import CellJob
 from qlora_check.execution.launchers.forkserver import choose_launcher, fallback_notice
-from qlora_check.execution.launchers.interface import Launcher
+from qlora_check.execution.launchers.spawn import SpawnLauncher
 from qlora_check.execution.ordering import previous_durations
 from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
 from qlora_check.execution.resources import demand_for
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint
+from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
+from qlora_check.matrix.runners import BUILTIN, without_env_values
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import (
     LATEST,
@@ -41,6 +45,7 @@ from qlora_check.results.store import (
 )
 
 RETRYABLE = frozenset({Status.CRASH, Status.TIMEOUT, Status.OOM})
+RUNNER_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class RunOptions:
     resume: Path | None = None
     shard: tuple[int, int] | None = None
     compare_to: str | None = None  # "latest" or a run directory
+    cells: tuple[str, ...] | None = None  # only these cell ids (a GitHub Actions shard: plan --emit github)
     command: tuple[str, ...] = ()
 
 
@@ -100,14 +106,15 @@ class _Recorder:
         result = apply_expectations(result, self.expectations)
         earlier = self.history.setdefault(result.cell_id, [])
         if earlier:
-            result = _with_attempts(result, earlier)
+            result = with_attempts(result, earlier)
         earlier.append(result)
         self.writer.append(result)
         self.results[result.cell_id] = result
         self.observer(CellFinished(result))
 
 
-def _with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+def with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
+    """The result with the earlier attempts listed; `flaky` when they disagree (also used by the pytest plugin)."""
     attempts = [{"attempt": r.attempt, "status": r.status.value, "reason": r.reason} for r in earlier]
     statuses = {r.status for r in earlier} | {result.status}
     if len(statuses) == 1:
@@ -117,13 +124,19 @@ def _with_attempts(result: CellResult, earlier: list[CellResult]) -> CellResult:
     return replace(result, status=Status.FLAKY, reason=reason.strip(), attempts=attempts)
 
 
-def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCapabilities) -> RunOutcome:
+def run_matrix(
+    options: RunOptions, observer: Observer = ignore, *, host: HostCapabilities, executor: Executor | None = None
+) -> RunOutcome:
     """Run a matrix (or resume a run) on a host that has ``host`` and return its outcome (its reports are the
-    caller's next step: `reports.finish.finish_run`); raises QloraCheckError for bad input."""
+    caller's next step: `reports.finish.finish_run`); raises QloraCheckError for bad input.
+
+    With an ``executor`` (a Ray pool), its resources alone decide which cells can run, and it runs them."""
     if options.resume is not None:
         run_dir = options.resume
         previous = read_run(run_dir)
-        matrix = parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json")
+        matrix = _with_env_values(
+            parse_matrix(previous["matrix"]["content"], source_name=f"{run_dir}/run.json"), previous["matrix"]
+        )
         read = read_results(run_dir)
         for warning in read.warnings:
             observer(Notice(warning))
@@ -138,10 +151,51 @@ def run_matrix(options: RunOptions, observer: Observer = ignore, *, host: HostCa
             raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
     baseline = _baseline(options, observer)
     shard = options.shard or _stored_shard(previous)
-    planned = plan_matrix(matrix, host, shard)
+    planned = plan_matrix(matrix, None if executor else host, shard)
+    if options.cells is not None:
+        planned = _only_cells(planned, options.cells)
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
-    return _execute(options, matrix, planned, run_dir, previous, done, baseline, observer, host.cuda_devices)
+    if executor is not None:
+        planned = _executor_skips(planned, executor)
+    return _execute(
+        options, matrix, planned, run_dir, previous, done, baseline, observer, host.cuda_devices, executor
+    )
+
+
+def _only_cells(planned: list[PlannedCell], cells: tuple[str, ...]) -> list[PlannedCell]:
+    unknown = sorted(set(cells) - {entry.cell.id for entry in planned})
+    if unknown:
+        raise QloraCheckError(
+            f"--cells names {len(unknown)} id(s) the matrix does not expand to: {', '.join(unknown[:5])}",
+            tip="qlora-check plan MATRIX --json lists the ids",
+        )
+    return [entry for entry in planned if entry.cell.id in set(cells)]
+
+
+def _executor_skips(planned: list[PlannedCell], executor: Executor) -> list[PlannedCell]:
+    """Cells the executor cannot run anywhere become `skip` now, with its reason (never a task left waiting)."""
+    reasons = executor.skip_reasons([entry.cell for entry in planned if entry.planned == RUN])
+    return [
+        replace(entry, planned=PlanKind.SKIP, reason=reasons[entry.cell.id]) if entry.cell.id in reasons else entry
+        for entry in planned
+    ]
+
+
+def _with_env_values(stored: Matrix, document: dict[str, Any]) -> Matrix:
+    """A resumed run's matrix with its runners' env values, which run.json does not keep: read again from
+    the matrix file the run was started with."""
+    needs = [name for name, runner in stored.runners.items() if runner.env and not runner.has_env_values()]
+    if not needs:
+        return stored
+    path = Path(document["path"]) if document.get("path") else None
+    original = load_matrix(path) if path is not None and path.is_file() else None
+    if original is None or any(name not in original.runners for name in needs):
+        raise QloraCheckError(
+            f"resuming needs the env values of runner {needs[0]}, which run.json does not keep",
+            tip=f"restore the matrix file {path or '(its path was not recorded)'} and resume again",
+        )
+    return replace(stored, runners={**stored.runners, **{name: original.runners[name] for name in needs}})
 
 
 def _baseline(options: RunOptions, observer: Observer) -> Path | None:
@@ -174,18 +228,30 @@ def _execute(
     baseline: Path | None,
     observer: Observer,
     cuda_devices: int,
+    executor: Executor | None = None,
 ) -> RunOutcome:
     settings = matrix.settings
     timeout = options.timeout if options.timeout is not None else settings.timeout
-    slots = options.jobs or settings.jobs or default_jobs()
+    slots = executor.slots() if executor else options.jobs or settings.jobs or default_jobs()
     retries = options.retries if options.retries is not None else settings.retries
     max_memory_mb = options.max_memory_mb or settings.max_memory_mb
     writer = RunWriter(run_dir)
     writer.acquire()
-    launcher = choose_launcher([entry.cell for entry in planned if entry.planned == RUN], writer.logs)
+    runnable = [entry.cell for entry in planned if entry.planned == RUN]
+    # Under an executor no cell runs here: a spawn launcher that never starts anything stands in.
+    launcher = choose_launcher(runnable, writer.logs) if executor is None else SpawnLauncher()
     history = previous_durations(options.root)
     recorder = _Recorder(writer, observer, matrix.expect, results=dict(done))
-    run_info = _run_document(options, matrix, planned, run_dir, previous, launcher, timeout, slots, retries)
+    isolation = executor.isolation if executor else launcher.isolation
+    run_info = _run_document(options, matrix, planned, run_dir, previous, isolation, timeout, slots, retries)
+    if executor is not None:
+        run_info["executor"] = executor.describe()
+
+    def run_batch(batch: list[CellJob]) -> bool:
+        if executor is not None:
+            return executor.run(batch, recorder, observer)
+        return run_jobs(batch, launcher, slots, recorder, observer, history, cuda_devices=cuda_devices)
+
     try:
         writer.write_run(run_info)
         observer(RunStarted(run_dir, sum(p.cell.id not in done for p in planned), slots))
@@ -200,22 +266,20 @@ def _execute(
                     cell=entry.cell,
                     work_dir=scratch / entry.cell.id,
                     log_path=writer.log_path(entry.cell.id),
-                    timeout_s=timeout,
                     demand=demand_for(entry.cell),
                     learned_margin=settings.learned_margin,
                     max_memory_mb=max_memory_mb,
                     log_max_bytes=settings.log_max_bytes,
+                    **runner_fields(entry.cell, matrix, timeout),
                 )
                 for entry in todo
                 if entry.planned == RUN
             ]
-            interrupted = _run_with_retries(
-                jobs, launcher, slots, retries, recorder, writer, observer, history, cuda_devices
-            )
+            interrupted = _run_with_retries(jobs, run_batch, retries, recorder, writer, observer)
         finally:
             launcher.close()
             shutil.rmtree(scratch, ignore_errors=True)
-        if not previous:  # a fork server may have fallen back to spawning
+        if not previous and executor is None:  # a fork server may have fallen back to spawning
             run_info["settings"]["isolation"] = launcher.isolation
         if notice := fallback_notice(launcher):
             observer(Notice(notice))
@@ -228,19 +292,27 @@ def _execute(
     return RunOutcome(run_dir, recorder.results, counts, interrupted, baseline=baseline)
 
 
+def runner_fields(cell: Cell, matrix: Matrix, timeout: float) -> dict[str, Any]:
+    """How a job runs its cell: the builtin runner, or the command runner with the matrix' definition (its
+    own `timeout` ends the trainer; the cell's limit leaves it a minute to be read and judged)."""
+    name = cell.typed.runner
+    if name == BUILTIN:
+        return {"timeout_s": timeout}
+    definition = matrix.runners[name]
+    limit = max(timeout, definition.timeout + RUNNER_GRACE_S) if definition.timeout else timeout
+    return {"runner": "command", "runner_definition": definition.to_dict(), "timeout_s": limit}
+
+
 def _run_with_retries(
     jobs: list[CellJob],
-    launcher: Launcher,
-    slots: int,
+    run_batch: Callable[[list[CellJob]], bool],
     retries: int,
     recorder: _Recorder,
     writer: RunWriter,
     observer: Observer,
-    history: dict[str, float],
-    cuda_devices: int,
 ) -> bool:
     """Run the jobs; re-run those that crashed, timed out or ran out of memory, up to ``retries`` times."""
-    interrupted = run_jobs(jobs, launcher, slots, recorder, observer, history, cuda_devices=cuda_devices)
+    interrupted = run_batch(jobs)
     for attempt in range(2, retries + 2):
         if interrupted:
             break
@@ -255,7 +327,7 @@ def _run_with_retries(
             Notice(f"retrying {len(again)} cell(s) that crashed, timed out or ran out of memory (attempt {attempt})")
         )
         jobs = again
-        interrupted = run_jobs(again, launcher, slots, recorder, observer, history, cuda_devices=cuda_devices)
+        interrupted = run_batch(again)
     return interrupted
 
 
@@ -265,7 +337,7 @@ def _run_document(
     planned: list[PlannedCell],
     run_dir: Path,
     previous: dict[str, Any],
-    launcher: Launcher,
+    isolation: str,
     timeout: float,
     slots: int,
     retries: int,
@@ -283,8 +355,8 @@ def _run_document(
         "started_at": now,
         "ended_at": None,
         "resumes": [],
-        "matrix": {**matrix.to_dict(), "content": matrix.source},
-        "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": launcher.isolation},
+        "matrix": {**matrix.to_dict(), "content": without_env_values(matrix.source)},
+        "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": isolation},
         "host": fingerprint().to_dict(),
         "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},
         "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,

@@ -31,7 +31,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
     from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
-    from qlora_check.runners import RUNNERS
+    from qlora_check.runners import RUNNERS, CellFailed
 
     cell = Cell.from_values(spec.values)
     started_at, started = _now(), time.perf_counter()
@@ -43,8 +43,25 @@ def run_spec(spec: Any) -> dict[str, Any]:
             apply_memory_cap(int(spec.max_memory_mb))
         work_dir = Path(spec.work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
-        context = CellContext(work_dir=work_dir, learned_margin=spec.learned_margin, max_memory_mb=spec.max_memory_mb)
+        context = CellContext(
+            work_dir=work_dir,
+            learned_margin=spec.learned_margin,
+            max_memory_mb=spec.max_memory_mb,
+            threads=spec.threads,
+            runner=spec.runner_definition,
+        )
         output = runner.load()(cell, context)
+    except CellFailed as verdict:  # a runner's own verdict (a command runner's trainer did not end well)
+        result = CellResult(
+            **base,
+            status=Status(verdict.status),
+            reason=verdict.reason[:500],
+            error=ErrorInfo(f"trainer {verdict.status}", verdict.reason, verdict.log_tail),
+            timings={"total_s": time.perf_counter() - started},
+            engine=verdict.info,
+            ended_at=_now(),
+        )
+        return result.to_dict()
     except BaseException as exc:  # the worker's job is to record every failure, whatever its class
         status = Status.OOM if is_out_of_memory(exc) else Status.ERROR
         tail = "".join(traceback.format_exception(exc)).splitlines()[-TRACEBACK_TAIL_LINES:]

@@ -161,12 +161,13 @@ _AXES = (
     Axis("grad_accum_check", bool, False, "also check that accumulation over k micro-batches equals one batch"),
     Axis("world_size", int, 1, "processes per cell (1 = single device)", minimum=1),
     Axis("inject", str, "none", "fault injection for testing the harness", INJECTIONS),
+    Axis("runner", str, "builtin", "builtin (qlora-check's own loop) or a runner of the matrix' runners: section"),
 )
 
 AXES: dict[str, Axis] = {axis.name: axis for axis in _AXES}
 # Axes added after cell ids were first pinned. A cell id leaves them out while they hold their default, so
 # adding an axis never changes the id of a cell that does not use it (stored runs stay comparable).
-ID_OPTIONAL_AT_DEFAULT = frozenset({"double_quant", "quant_storage", "llama_pro_blocks", "grad_accum_check"})
+ID_OPTIONAL_AT_DEFAULT = frozenset({"double_quant", "quant_storage", "llama_pro_blocks", "grad_accum_check", "runner"})
 CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")
 DEFAULTS: dict[str, AxisValue] = {axis.name: axis.default for axis in _AXES}
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from qlora_check.errors import MatrixError
 from qlora_check.matrix.model import ExpectRule, Matrix, Settings
 from qlora_check.matrix.positions import refine, yaml_position
+from qlora_check.matrix.runners import BUILTIN, DefinitionError, parse_runners
 from qlora_check.matrix.schema import MATRIX_VERSION, ExpectModel, MatrixModel, SettingsModel
 from qlora_check.names import unknown_name_message
 
@@ -72,10 +73,16 @@ def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None 
         ) from None
     except RecursionError:
         raise MatrixError(f"{source_name}: nested too deeply") from None
-    return _to_matrix(model, path=path, source=text)
+    return _to_matrix(model, path=path, source=text, source_name=source_name)
 
 
-def _to_matrix(model: MatrixModel, *, path: Path | None, source: str) -> Matrix:
+def _to_matrix(model: MatrixModel, *, path: Path | None, source: str, source_name: str) -> Matrix:
+    matrix_dir = str(path.resolve().parent) if path is not None else None
+    try:
+        runners = parse_runners(model.runners, matrix_dir)
+    except DefinitionError as exc:
+        raise MatrixError(f"{source_name}: {_at(source, ['runners', *exc.path])}: {exc}") from None
+    _check_runner_values(model, runners, source, source_name)
     return Matrix(
         name=model.name,
         description=model.description,
@@ -86,7 +93,34 @@ def _to_matrix(model: MatrixModel, *, path: Path | None, source: str) -> Matrix:
         settings=Settings(**model.settings.model_dump()),
         path=path,
         source=source,
+        runners=runners,
     )
+
+
+def _at(source: str, path: list[str]) -> str:
+    """A YAML place as ``runners.trl.command (line 5, column 14)``."""
+    position = yaml_position(source, path)
+    where = ".".join(path)
+    return f"{where} (line {position[0]}, column {position[1]})" if position else where
+
+
+def _check_runner_values(model: MatrixModel, runners: dict[str, Any], source: str, source_name: str) -> None:
+    """Every `runner` value the matrix names is `builtin` or one of its `runners:`."""
+    known = [BUILTIN, *runners]
+    places: list[tuple[list[str], Any]] = [(["axes", "runner"], value) for value in model.axes.get("runner", [])]
+    for section in ("include", "exclude"):
+        for index, entry in enumerate(getattr(model, section)):
+            if "runner" in entry:
+                places.append(([section, str(index), "runner"], entry["runner"]))
+    for index, rule in enumerate(model.expect):
+        if "runner" in rule.match:
+            places.append((["expect", str(index), "match", "runner"], rule.match["runner"]))
+    for path, value in places:
+        if str(value) not in known:
+            message = unknown_name_message("runner", value, known)
+            raise MatrixError(
+                f"{source_name}: {_at(source, path)}: {message}", tip="define it under runners: (docs/runners.md)"
+            )
 
 
 def _describe(exc: ValidationError, text: str, document: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from qlora_check.matrix.axes import AxisValue
+from qlora_check.matrix.runners import RunnerDefinition
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Matrix:
     description: str = ""
     path: Path | None = None
     source: str = ""
+    runners: dict[str, RunnerDefinition] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,4 +61,5 @@ class Matrix:
             "include": self.include,
             "expect": [rule.__dict__ for rule in self.expect],
             "settings": self.settings.__dict__,
+            "runners": {name: runner.public_dict() for name, runner in self.runners.items()},
         }

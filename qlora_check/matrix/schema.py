@@ -76,6 +76,9 @@ class MatrixModel(BaseModel):
     include: list[dict[str, Any]] = Field(default_factory=list)
     expect: list[ExpectModel] = Field(default_factory=list)
     settings: SettingsModel = Field(default_factory=lambda: SettingsModel.model_validate({}))
+    runners: dict[str, Any] = Field(
+        default_factory=dict, description="trainer commands run as cells (see docs/runners.md); checked by the loader"
+    )
 
     @field_validator("axes")
     @classmethod

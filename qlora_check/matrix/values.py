@@ -39,6 +39,7 @@ class CellValues:
     grad_accum_check: bool
     world_size: int
     inject: str
+    runner: str
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CellValues:

@@ -24,6 +24,7 @@ from qlora_check.matrix.axes import AXES
 from qlora_check.reports.changes import baseline_name, change_groups, is_fixed_upstream, safe_link, xpass_cells
 from qlora_check.reports.evidence import evidence
 from qlora_check.reports.model import DEFAULT_COLUMNS, DEFAULT_ROWS, RunReport, format_duration, value_sort_key
+from qlora_check.reports.nodes import differing_libraries
 from qlora_check.reports.style import css_class, status_styles
 from qlora_check.results.models import SEVERITY, CellResult, Status
 from qlora_check.results.store import utc_now
@@ -50,6 +51,8 @@ def render_html(report: RunReport) -> str:
         report=report,
         run=report.run,
         host=report.host,
+        nodes=report.nodes,
+        node_differences=differing_libraries(report.nodes),
         counts=[(s, report.counts[s.value]) for s in SEVERITY if report.counts[s.value]],
         symbol=STATUS_SYMBOL,
         css_class=css_class,

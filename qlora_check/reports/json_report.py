@@ -15,6 +15,7 @@ from qlora_check import __version__
 from qlora_check.reports.changes import comparison_document
 from qlora_check.reports.evidence import evidence
 from qlora_check.reports.model import DEFAULT_COLUMNS, DEFAULT_ROWS, RunReport
+from qlora_check.reports.nodes import differing_libraries
 from qlora_check.reports.pivot import pivot
 from qlora_check.results.store import utc_now
 
@@ -44,7 +45,13 @@ def report_document(report: RunReport) -> dict[str, Any]:
         "evidence": evidence(report.results, report.host, report.run.get("started_at")).to_dict(),
         "warnings": list(report.warnings),
         "comparison": comparison_document(report.comparison) if report.comparison else None,
+        "nodes": _nodes(report),
     }
+
+
+def _nodes(report: RunReport) -> dict[str, Any]:
+    nodes = report.nodes
+    return {"hosts": [node.to_dict() for node in nodes], "differing_libraries": differing_libraries(nodes)}
 
 
 def render_json(report: RunReport) -> str:

@@ -15,6 +15,7 @@ from qlora_check.matrix.axes import AXES, CORE_AXES
 from qlora_check.reports.changes import load_comparison
 from qlora_check.reports.compare import Comparison
 from qlora_check.reports.logs import log_file, log_link, log_tail
+from qlora_check.reports.nodes import NodeView, nodes_of
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import read_results, read_run, summarise
 
@@ -44,6 +45,11 @@ class RunReport:
     def host(self) -> dict[str, Any]:
         host = self.run.get("host")
         return host if isinstance(host, dict) else {}
+
+    @property
+    def nodes(self) -> list[NodeView]:
+        """The Ray nodes that ran cells (empty for a local run)."""
+        return nodes_of(self.results)
 
     @property
     def duration_s(self) -> float | None:

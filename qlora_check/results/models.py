@@ -114,6 +114,7 @@ class CellResult:
     expected: dict[str, Any] | None = None
     started_at: str | None = None
     ended_at: str | None = None
+    node: dict[str, Any] | None = None  # the Ray node that ran the cell (host, fingerprint, versions)
     schema_version: int = RESULT_SCHEMA_VERSION
 
     @property

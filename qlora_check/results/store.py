@@ -83,6 +83,13 @@ def default_run_dir(root: Path, hostname: str) -> Path:
     return candidate
 
 
+def _same_file(descriptor: int, path: Path) -> bool:
+    try:
+        return os.fstat(descriptor).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 @dataclass
 class RunWriter:
     """Writes one run directory; the single writer of its results.jsonl (guarded by a lock file)."""
@@ -100,24 +107,29 @@ class RunWriter:
         crashed writer never leaves the run locked, and a live one is always detected."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        descriptor = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+        lock = self.path / LOCK_FILE
+        for _ in range(5):
+            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+                os.close(descriptor)
+                raise RunLockedError(f"{self.path}: another qlora-check (pid {owner}) is writing this run") from None
+            if _same_file(descriptor, lock):  # else a writer released (and removed) it between open and flock
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+                self._lock_descriptor = descriptor
+                return
             os.close(descriptor)
-            raise RunLockedError(f"{self.path}: another qlora-check (pid {owner}) is writing this run") from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
-        self._lock_descriptor = descriptor
+        raise RunLockedError(f"{self.path}: could not take the run lock")
 
     def release(self) -> None:
         descriptor, self._lock_descriptor = self._lock_descriptor, None
         if descriptor is not None:
-            # The file stays: unlinking it would let a second writer lock a new file while a third still
-            # holds an open descriptor on the old one.
             with contextlib.suppress(OSError):
-                os.close(descriptor)  # closing drops the flock
+                (self.path / LOCK_FILE).unlink()  # while still holding it: see acquire's inode check
+            os.close(descriptor)  # closing drops the flock
 
     def write_run(self, run: dict[str, Any]) -> None:
         """Write run.json atomically (temp file + rename)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from qlora_check.registry import Registry
-from qlora_check.runners.interface import RunnerError, RunnerSpec
+from qlora_check.runners.interface import CellFailed, RunnerError, RunnerSpec
 
 RUNNERS: Registry[RunnerSpec] = Registry(
     "runner",
     RunnerSpec,
-    {"builtin": "qlora_check.runners.builtin:SPEC"},
+    {"builtin": "qlora_check.runners.builtin:SPEC", "command": "qlora_check.runners.command:SPEC"},
     group="qlora_check.runners",
 )
 
-__all__ = ["RUNNERS", "RunnerError", "RunnerSpec"]
+__all__ = ["RUNNERS", "CellFailed", "RunnerError", "RunnerSpec"]

@@ -9,9 +9,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "qlora_check"
 # Top to bottom; each entry may import only its own layer or those below it.
 LAYERS = [
-    {"__main__", "cli"},
+    {"__main__", "cli", "testing"},
     {"doctor"},
-    {"execution", "reports", "estimate"},
+    {"scaleout"},
+    {"execution", "reports", "integrations", "estimate"},  # integrations: imported by users' trainers only
     {"capabilities", "host", "libraries", "runners"},
     {"events", "engines"},
     {"matrix"},

@@ -95,6 +95,8 @@ def test_the_lock_refuses_a_live_writer_and_takes_over_a_dead_ones(tmp_path: Pat
     finally:
         holder.kill()
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
     RunWriter(tmp_path).acquire()  # the owner is dead now: the kernel released its lock
     assert (tmp_path / ".lock").read_text() == str(os.getpid())
 

@@ -9,6 +9,7 @@ The weights are not the torch engine's (that would need torch); the ``parity`` c
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,20 @@ _HF_DEFAULTS: dict[str, Any] = {"rms_norm_eps": 1e-6, "rope_theta": 10000.0}
 DTYPES = {"fp32": mx.float32, "fp16": mx.float16, "bf16": mx.bfloat16}
 
 
-def tiny_config(model_name: str) -> dict[str, Any]:
-    """The config.json content of a built-in tiny model."""
-    return {**_HF_DEFAULTS, **TINY_MODELS[model_name]}
+def tiny_config(model_name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config.json content of a built-in tiny model (``overrides`` change its keys)."""
+    return {**_HF_DEFAULTS, **TINY_MODELS[model_name], **(overrides or {})}
 
 
-def materialise(model_name: str, seed: int, directory: Path) -> Path:
+def materialise(
+    model_name: str, seed: int, directory: Path, overrides: Mapping[str, Any] | None = None
+) -> Path:
     """A checkpoint directory for ``model_name``: a tiny config initialised fresh, or the user's own path."""
     if model_name not in TINY_MODELS:
         return Path(model_name).expanduser()
     from mlx_lm.utils import _get_classes
 
-    config = tiny_config(model_name)
+    config = tiny_config(model_name, overrides)
     model_class, args_class = _get_classes(config)
     model = model_class(args_class.from_dict(config))
     weights = _hf_style_init(model, config["initializer_range"], seed)

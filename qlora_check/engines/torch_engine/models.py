@@ -6,7 +6,9 @@ every cell, as it would for a real checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
@@ -17,11 +19,17 @@ from qlora_check.torch_models import load
 __all__ = ["load", "materialise"]
 
 
-def materialise(model_name: str, seed: int, directory: Path) -> Path:
-    """A checkpoint directory for ``model_name``: a tiny config saved fresh, or the user's own path."""
+def materialise(
+    model_name: str, seed: int, directory: Path, overrides: Mapping[str, Any] | None = None
+) -> Path:
+    """A checkpoint directory for ``model_name``: a tiny config saved fresh, or the user's own path.
+
+    ``overrides`` change config keys of a tiny model (``qlora_check.testing`` builds bigger ones for memory
+    comparisons); the cells never pass any.
+    """
     if model_name not in TINY_MODELS:
         return Path(model_name).expanduser()
-    settings = dict(TINY_MODELS[model_name])
+    settings = {**TINY_MODELS[model_name], **(overrides or {})}
     config = AutoConfig.for_model(settings.pop("model_type"), **settings)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)

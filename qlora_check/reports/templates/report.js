@@ -324,7 +324,8 @@
         return [k, el("div", { style: "display:flex;gap:8px;align-items:center" },
           el("div", { "class": "bar", style: "width:" + Math.round(200 * num(phases[k]) / top) + "px" }), fmt(phases[k]))];
       });
-      [["peak_rss_mb", "peak (MiB)"], ["baseline_rss_mb", "process at start (MiB)"], ["method", "measured by"]].forEach(function (k) {
+      [["peak_rss_mb", "peak (MiB)"], ["peak_tree_rss_mb", "trainer's process tree, peak (MiB)"], ["peak_gpu_mb", "GPU, peak (MiB)"],
+        ["baseline_rss_mb", "process at start (MiB)"], ["method", "measured by"]].forEach(function (k) {
         if (memory[k[0]] !== undefined) rows.push([k[1], fmt(memory[k[0]])]);
       });
       append(body, kv(rows));
@@ -352,6 +353,16 @@
         append(body, tail);
         tail.scrollTop = tail.scrollHeight;  // the end of a log says most
       }
+    }
+    var settings = cell.engine !== undefined ? DATA.engines[cell.engine] : null;
+    if (settings && settings.argv) {  // a command runner's cell: what ran, with which environment names
+      append(body, el("h3", {}, "Command (runner " + settings.runner + ")"));
+      var quoted = settings.argv.map(function (a) { return /^[\w@%+=:,.\/{}-]+$/.test(a) ? a : "'" + a.replace(/'/g, "'\"'\"'") + "'"; });
+      var crows = [["argv", el("pre", { "class": "block" }, quoted.join(" "))],
+        ["environment (names only)", (settings.env_names || []).join(" ")]];
+      if (settings.reader) crows.push(["metrics", "reader " + settings.reader.reader + " read " + settings.reader.source + ", " + settings.reader.matches + " matches"]);
+      Object.keys(settings.not_checked || {}).forEach(function (k) { crows.push([k, "not checked: " + settings.not_checked[k]]); });
+      append(body, kv(crows));
     }
     if (cell.engine !== undefined) {
       append(body, el("details", {}, el("summary", { "class": "hint" }, "engine settings"),

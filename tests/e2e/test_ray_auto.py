@@ -1,0 +1,89 @@
+"""`run --ray auto` on one machine: a local head started for the run, the same statuses as a local run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from qlora_check.results.store import read_results
+from tests.conftest import REPO, pythonpath_env, write_matrix
+from tests.e2e.ray_support import doctor_document, ray_environment
+
+pytest.importorskip("ray")
+
+MATRIX = """
+version: 1
+name: auto
+axes:
+  backend: [cpu]
+  quantizer: [none]
+  train_type: [lora, qlora]
+  inject: [none, raise]
+include:
+  - {backend: cuda, quantizer: none, train_type: lora, inject: none}
+settings:
+  timeout: 300
+"""
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qlora_check", "run", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def statuses(run_dir: Path) -> dict[str, str]:
+    return {cell_id: result.status.value for cell_id, result in read_results(run_dir).final().items()}
+
+
+def processes_under(directory: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if any(str(directory) in part for part in process.cmdline()):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_ray_auto_and_a_local_run_give_the_same_statuses_cell_for_cell(tmp_path: Path) -> None:
+    matrix = write_matrix(tmp_path, MATRIX)
+    # This host's plain verdicts (the doctor's shape): a head started by `--ray auto` offers what it says.
+    doctor = tmp_path / "doctor.json"
+    doctor.write_text(json.dumps(doctor_document(socket.gethostname(), backends=["cpu", "mlx"])))
+    local = run_cli(str(matrix), "--root", str(tmp_path / "local"), env=pythonpath_env())
+    assert local.returncode == 1, local.stdout + local.stderr  # the injected fault fails the run
+    with ray_environment() as ray_tmp:
+        on_ray = run_cli(
+            str(matrix),
+            "--root",
+            str(tmp_path / "ray"),
+            "--ray",
+            "auto",
+            "--doctor-json",
+            str(doctor),
+            env={**pythonpath_env(), **{k: os.environ[k] for k in ("RAY_TMPDIR", "RAY_AUTH_MODE")}},
+        )
+        leftovers = processes_under(ray_tmp)
+    assert on_ray.returncode == 1, on_ray.stdout + on_ray.stderr
+    assert leftovers == []  # the head started for the run was shut down with it
+    local_statuses, ray_statuses = statuses(tmp_path / "local" / "latest"), statuses(tmp_path / "ray" / "latest")
+    assert ray_statuses == local_statuses
+    assert sorted(local_statuses.values()) == ["error", "n/a", "n/a", "pass", "skip"]  # a real cell trained
+    ray_results = read_results(tmp_path / "ray" / "latest").final().values()
+    ran = [result for result in ray_results if result.status.value in ("pass", "error")]
+    assert all((result.node or {}).get("host") == socket.gethostname() for result in ran)
