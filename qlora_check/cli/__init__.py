@@ -6,6 +6,7 @@ import typer
 
 from qlora_check.cli import compare as compare_command
 from qlora_check.cli import doctor as doctor_command
+from qlora_check.cli import estimate as estimate_command
 from qlora_check.cli import history as history_command
 from qlora_check.cli import merge as merge_command
 from qlora_check.cli import plan as plan_command
@@ -30,6 +31,7 @@ app.command("compare")(compare_command.compare)
 app.command("merge")(merge_command.merge)
 app.command("history")(history_command.history)
 app.command("worker")(worker_command.worker)
+app.command("estimate")(estimate_command.estimate)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ LAYERS = [
     {"__main__", "cli", "testing"},
     {"doctor"},
     {"scaleout"},
-    {"execution", "reports", "integrations"},  # integrations: imported by users' trainers only
+    {"execution", "reports", "integrations", "estimate"},  # integrations: imported by users' trainers only
     {"capabilities", "host", "libraries", "runners"},
     {"distributed"},
     {"events", "engines"},
