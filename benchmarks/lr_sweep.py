@@ -82,8 +82,10 @@ def run_sweep(engines: list[str], optimizers: list[str], steps: int) -> list[dic
                     where = {"engine": engine, "family": family, "optimizer": optimizer, "lr": lr}
                     point = {**where, **sweep_point(values)}
                     points.append(point)
-                    sys.stderr.write(f"{engine:5} {family:5} {optimizer:8} lr={lr:<7g} {point['status']:5} "
-                                     f"drop={point['relative_drop']} ({point['wall_s']} s)\n")
+                    sys.stderr.write(
+                        f"{engine:5} {family:5} {optimizer:8} lr={lr:<7g} {point['status']:5} "
+                        f"drop={point['relative_drop']} ({point['wall_s']} s)\n"
+                    )
     return points
 
 

@@ -86,8 +86,11 @@ def test_version_ranges_decide_whether_a_rule_applies() -> None:
 
 
 def test_matched_cells_counts_each_cell_once() -> None:
-    cells = [{"quantizer": "hqq-4bit", "train_type": "qdora"}, {"quantizer": "hqq-8bit", "train_type": "qdora"},
-             {"quantizer": "hqq-4bit", "train_type": "qlora"}]
+    cells = [
+        {"quantizer": "hqq-4bit", "train_type": "qdora"},
+        {"quantizer": "hqq-8bit", "train_type": "qdora"},
+        {"quantizer": "hqq-4bit", "train_type": "qlora"},
+    ]
     assert matched_cells(_issues(), cells) == {"demo": 2}
 
 
