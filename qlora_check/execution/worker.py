@@ -27,6 +27,7 @@ def _now() -> str:
 def run_spec(spec: Any) -> dict[str, Any]:
     """Run the cell a `JobSpec` describes; return its result as a dict (never raises for cell faults)."""
     from qlora_check.engines import CellContext
+    from qlora_check.matrix.defaults import resolve_defaults
     from qlora_check.execution.faults import inject
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
@@ -36,6 +37,10 @@ def run_spec(spec: Any) -> dict[str, Any]:
     cell = Cell.from_values(spec.values)
     started_at, started = _now(), time.perf_counter()
     base: dict[str, Any] = {"cell_id": cell.id, "label": cell.label, "values": cell.values, "started_at": started_at}
+    # The runner gets the cell with its defaults resolved (`lr: auto` -> a number); the result keeps the cell's
+    # own values and id, and records what the defaults resolved to (compare reads it).
+    resolved_values, defaults = resolve_defaults(cell.values)
+    resolved = Cell.from_values(resolved_values)
     try:
         inject(cell.typed.inject, spec.attempt)
         runner = RUNNERS.get(spec.runner)
@@ -44,7 +49,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
         work_dir = Path(spec.work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
         context = CellContext(work_dir=work_dir, learned_margin=spec.learned_margin, max_memory_mb=spec.max_memory_mb)
-        output = runner.load()(cell, context)
+        output = runner.load()(resolved, context)
     except BaseException as exc:  # the worker's job is to record every failure, whatever its class
         status = Status.OOM if is_out_of_memory(exc) else Status.ERROR
         tail = "".join(traceback.format_exception(exc)).splitlines()[-TRACEBACK_TAIL_LINES:]
@@ -56,6 +61,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
             reason=f"{type(exc).__name__}: {exc}"[:500],
             error=error,
             timings={"total_s": time.perf_counter() - started},
+            engine={"defaults": defaults},
             ended_at=_now(),
         )
         return result.to_dict()
@@ -70,7 +76,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
         memory=output.memory,
         timings={**output.timings, "total_s": time.perf_counter() - started},
         tokens_per_s=output.tokens_per_s,
-        engine=output.info,
+        engine={**output.info, "defaults": defaults},
         ended_at=_now(),
     )
     return result.to_dict()

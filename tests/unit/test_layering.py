@@ -12,7 +12,7 @@ LAYERS = [
     {"__main__", "cli"},
     {"doctor"},
     {"execution", "reports"},
-    {"capabilities", "host", "libraries", "runners"},
+    {"capabilities", "host", "libraries", "runners", "known_issues"},
     {"events", "engines"},
     {"matrix"},
     {"quantizers"},

@@ -55,7 +55,7 @@ class _CellRun:
         self.context = context
         self.device = torch.device(str(values["backend"]))
         self.precision = str(values["precision"])
-        self.plan: PrecisionPlan = precision_plan(self.precision)
+        self.plan: PrecisionPlan = precision_plan(self.precision, str(values["adapter_dtype"]))
         self.memory = MemoryTracker()
         self.device_peaks = DevicePeaks(self.device)
         self.timings: dict[str, float] = {}
