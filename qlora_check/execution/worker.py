@@ -27,10 +27,10 @@ def _now() -> str:
 def run_spec(spec: Any) -> dict[str, Any]:
     """Run the cell a `JobSpec` describes; return its result as a dict (never raises for cell faults)."""
     from qlora_check.engines import CellContext
-    from qlora_check.matrix.defaults import resolve_defaults
     from qlora_check.execution.faults import inject
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
+    from qlora_check.matrix.defaults import resolve_defaults
     from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
     from qlora_check.runners import RUNNERS
 
