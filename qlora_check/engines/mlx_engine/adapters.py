@@ -51,7 +51,7 @@ def apply_training_type(model: nn.Module, values: dict[str, Any]) -> AdapterSetu
         return AdapterSetup(kind, num_layers, {})
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    keys = _layer_keys(model, lora_targets(values["lora_targets"]))
+    keys = _layer_keys(model, lora_targets(values["lora_targets"], getattr(model, "model_type", None)))
     parameters = {
         "rank": values["lora_rank"],
         "scale": values["lora_alpha"] / values["lora_rank"],  # peft's scaling, alpha / r
