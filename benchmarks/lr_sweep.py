@@ -52,12 +52,14 @@ SCHEMA_VERSION = 1
 
 def sweep_point(values: dict[str, Any]) -> dict[str, Any]:
     """One real cell; its status, relative drop and wall time."""
+    from qlora_check.execution.job import JobSpec
     from qlora_check.execution.worker import run_spec
     from qlora_check.matrix.axes import normalise_values
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as work_dir:
-        result = run_spec({"values": normalise_values(values), "work_dir": work_dir, "learned_margin": 0.2})
+        spec = JobSpec(normalise_values(values), work_dir, str(Path(work_dir) / "result.json"), learned_margin=0.2)
+        result = run_spec(spec)
     learned = next((check for check in result.get("checks", []) if check["name"] == "learned"), None)
     figures = learned["figures"] if learned else {}
     return {

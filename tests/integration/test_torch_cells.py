@@ -110,8 +110,36 @@ def test_each_scheduler_with_warmup_follows_its_closed_form(tmp_path: Path, sche
     result = run_cell(tmp_path, scheduler=scheduler, warmup=0.2, steps=40, optimizer="adam")
     checks = assert_passed(result, "lr_schedule")
     assert result["lrs"][0] == 0.0 and len(result["lrs"]) == 40
-    assert max(result["lrs"]) == pytest.approx(3e-3)
+    assert max(result["lrs"]) == pytest.approx(1e-2)  # lr: auto for adam x lora (docs/lr-auto.md)
     assert checks["lr_schedule"]["figures"]["max_rel_error"] <= 1e-6
+
+
+@pytest.mark.parametrize(("optimizer", "train_type", "lr"), [("sgd", "qlora", 0.3), ("adadelta", "full", 3.0)])
+def test_lr_auto_makes_sgd_and_adadelta_learn_and_is_recorded(
+    tmp_path: Path, optimizer: str, train_type: str, lr: float
+) -> None:
+    quantizer = "bnb-nf4" if train_type == "qlora" else "none"
+    result = run_cell(tmp_path, optimizer=optimizer, train_type=train_type, quantizer=quantizer, steps=40)
+    assert_passed(result, "learned", "lr_schedule")
+    assert result["values"]["lr"] == "auto" and max(result["lrs"]) == pytest.approx(lr)
+    recorded = result["engine"]["defaults"]["lr"]
+    assert recorded["value"] == lr and recorded["source"] == "auto" and "lr_sweep.json" in recorded["why"]
+
+
+@pytest.mark.parametrize(("setting", "dtype"), [("fp32", "torch.float32"), ("param", "torch.bfloat16")])
+def test_adapter_dtype_keeps_adapters_in_fp32_or_casts_them(tmp_path: Path, setting: str, dtype: str) -> None:
+    result = run_cell(tmp_path, precision="bf16", train_type="custom_lora", adapter_dtype=setting)
+    assert_passed(result, "learned", "checkpoint", "adapter_reload", "merge")
+    assert result["engine"]["precision"]["adapter_dtype"] == dtype
+
+
+def test_quanto_qdora_bf16_trains_with_param_adapters_and_fails_inside_quanto_with_fp32(tmp_path: Path) -> None:
+    cast = run_cell(
+        tmp_path / "param", quantizer="quanto-int4", train_type="qdora", precision="bf16", adapter_dtype="param"
+    )
+    assert_passed(cast, "learned")
+    fp32 = run_cell(tmp_path / "fp32", quantizer="quanto-int4", train_type="qdora", precision="bf16")
+    assert fp32["status"] == "error" and "optimum/quanto" in fp32["error"]["traceback"], fp32["reason"]
 
 
 def test_sgd_and_adadelta_train(tmp_path: Path) -> None:
