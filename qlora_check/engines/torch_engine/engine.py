@@ -212,7 +212,6 @@ class _CellRun:
         self.timings["checkpoint_s"] = time.perf_counter() - started
         return checks.checkpoint_check(trained_loss, reloaded_loss, self.precision, files)
 
-
     def _merge(self, adapted: adapters.Adapted, inputs: CellInputs, base: torch.Tensor, quantized: bool) -> CheckResult:
         """Last, since it changes the model in place: merge the adapters and compare logits."""
         started = time.perf_counter()
