@@ -22,6 +22,6 @@ ISSUES = load_known_issues()
     ],
 )
 def test_each_known_issue_reproduces_and_becomes_xfail(tmp_path: Path, issue: KnownIssue) -> None:
-    result = CellResult.from_dict(run_cell(tmp_path, **{**issue.example, "steps": 4}))
+    result = CellResult.from_dict(run_cell(tmp_path, **{"steps": 4, **issue.example}))
     assert issue.explains(result), (result.status, result.reason)
     assert apply_known_issues(result, ISSUES).status is Status.XFAIL
