@@ -151,9 +151,11 @@ def apply_known_issues(result: CellResult, issues: Sequence[KnownIssue]) -> Cell
     """Judge a result a matrix rule has not judged: the known failure -> xfail, a pass -> xpass."""
     if result.expected is not None or result.status in _NOT_JUDGED:
         return result
-    issue = next((issue for issue in issues if issue.matches(result.values)), None)
-    if issue is None:
+    matching = [issue for issue in issues if issue.matches(result.values)]
+    if not matching:
         return result
+    # The rule that describes this very failure, if any; a pass is judged by the first matching rule.
+    issue = next((issue for issue in matching if issue.explains(result)), matching[0])
     if issue.explains(result):
         reason = f"known upstream issue ({issue.url}): {issue.reason}; {result.reason}"
         return replace(result, status=Status.XFAIL, reason=reason, expected=issue.expectation())

@@ -44,7 +44,7 @@ def test_the_shipped_file_parses_and_every_rule_has_a_real_link_and_an_example()
     assert {issue.id for issue in issues} >= {"int8-qdora-cpu-scb", "quanto-autocast-fp32-weights"}
     for issue in issues:
         assert issue.url.startswith("https://github.com/")
-        assert issue.matches(normalise_values(issue.example)), issue.id  # the example is one of its cells
+        assert issue.matches(Cell.from_values(normalise_values(issue.example)).values), issue.id  # one of its cells
         assert issue.needs in ("cpu", "gpu")
 
 
@@ -106,3 +106,22 @@ def test_matched_cells_counts_each_cell_once() -> None:
 def test_a_malformed_file_is_refused_clearly(document: dict[str, Any], message: str) -> None:
     with pytest.raises(KnownIssuesError, match=message):
         parse_known_issues(document)
+
+
+def test_the_rule_that_explains_the_failure_is_the_one_applied() -> None:
+    issues = parse_known_issues(
+        {
+            "schema_version": 1,
+            "issues": [
+                {**RULE, "id": "first"},
+                {
+                    **RULE,
+                    "id": "second",
+                    "error_contains": "bang",
+                    "url": "https://github.com/example/project/issues/2",
+                },
+            ],
+        }
+    )
+    judged = apply_known_issues(_result(Status.ERROR, "it went bang"), issues)
+    assert judged.status is Status.XFAIL and judged.expected is not None and judged.expected["id"] == "second"
