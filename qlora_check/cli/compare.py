@@ -18,6 +18,7 @@ from qlora_check.reports.compare_markdown import SECTIONS, comparison_markdown
 KIND_STYLE = {
     ChangeKind.REGRESSION: "bold red",
     ChangeKind.FIX: "green",
+    ChangeKind.DEFAULT_CHANGED: "yellow",
     ChangeKind.STATUS: "yellow",
     ChangeKind.MEMORY: "cyan",
     ChangeKind.SPEED: "cyan",

@@ -23,4 +23,44 @@ TINY_MODELS: dict[str, dict[str, Any]] = {
     "tiny-llama": {"model_type": "llama", **_TINY_COMMON},
     "tiny-mistral": {"model_type": "mistral", **_TINY_COMMON, "num_key_value_heads": 2, "sliding_window": None},
     "tiny-qwen2": {"model_type": "qwen2", **_TINY_COMMON, "num_key_value_heads": 2},
+    # q/k RMSNorm per head; head_dim given explicitly as real Qwen3 configs do.
+    "tiny-qwen3": {"model_type": "qwen3", **_TINY_COMMON, "num_key_value_heads": 2, "head_dim": 16},
+    # Gemma 2: tied embeddings (scaled by sqrt(hidden)), attention and final logit soft-capping, alternating
+    # sliding-window layers (window smaller than the sequence so the sliding path really masks).
+    "tiny-gemma2": {
+        "model_type": "gemma2",
+        **_TINY_COMMON,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "query_pre_attn_scalar": 16,
+        "sliding_window": 16,
+        "attn_logit_softcapping": 50.0,
+        "final_logit_softcapping": 30.0,
+        "tie_word_embeddings": True,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    },
+    # Gemma 3 text: q/k norms, local (sliding) and global layers with their own rope bases, tied embeddings.
+    "tiny-gemma3": {
+        "model_type": "gemma3_text",
+        **_TINY_COMMON,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "query_pre_attn_scalar": 16,
+        "sliding_window": 16,
+        "sliding_window_pattern": 2,
+        "tie_word_embeddings": True,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    },
+    # Phi-3: fused qkv_proj and gate_up_proj (LoRA targets differ: lora_targets.py); token ids inside the vocab.
+    "tiny-phi3": {
+        "model_type": "phi3",
+        **_TINY_COMMON,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    },
 }

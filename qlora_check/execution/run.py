@@ -27,7 +27,8 @@ from qlora_check.execution.ordering import previous_durations
 from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
 from qlora_check.execution.resources import demand_for
 from qlora_check.execution.scheduler import run_jobs
-from qlora_check.host import fingerprint
+from qlora_check.host import fingerprint, library_versions
+from qlora_check.known_issues import KnownIssue, active_issues, apply_known_issues, load_known_issues
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
@@ -97,13 +98,15 @@ class _Recorder:
     writer: RunWriter
     observer: Observer
     expectations: list[ExpectRule] = field(default_factory=list)
+    known_issues: list[KnownIssue] = field(default_factory=list)
     results: dict[str, CellResult] = field(default_factory=dict)
     history: dict[str, list[CellResult]] = field(default_factory=dict)
     raw_status: dict[str, Status] = field(default_factory=dict)  # how the latest attempt itself ended
 
     def __call__(self, result: CellResult) -> None:
         self.raw_status[result.cell_id] = result.status
-        result = apply_expectations(result, self.expectations)
+        # The matrix's own expect rules first; the shipped known issues judge only what they left alone.
+        result = apply_known_issues(apply_expectations(result, self.expectations), self.known_issues)
         earlier = self.history.setdefault(result.cell_id, [])
         if earlier:
             result = with_attempts(result, earlier)
@@ -241,7 +244,8 @@ def _execute(
     # Under an executor no cell runs here: a spawn launcher that never starts anything stands in.
     launcher = choose_launcher(runnable, writer.logs) if executor is None else SpawnLauncher()
     history = previous_durations(options.root)
-    recorder = _Recorder(writer, observer, matrix.expect, results=dict(done))
+    known = active_issues(load_known_issues(), library_versions())
+    recorder = _Recorder(writer, observer, matrix.expect, known, results=dict(done))
     isolation = executor.isolation if executor else launcher.isolation
     run_info = _run_document(options, matrix, planned, run_dir, previous, isolation, timeout, slots, retries)
     if executor is not None:

@@ -32,12 +32,17 @@ def run_spec(spec: Any) -> dict[str, Any]:
     from qlora_check.execution.faults import inject
     from qlora_check.execution.limits import apply_memory_cap, is_out_of_memory
     from qlora_check.matrix.cell import Cell
+    from qlora_check.matrix.defaults import resolve_defaults
     from qlora_check.results.models import CellResult, CheckResult, ErrorInfo, Status
     from qlora_check.runners import RUNNERS, CellFailed
 
     cell = Cell.from_values(spec.values)
     started_at, started = _now(), time.perf_counter()
     base: dict[str, Any] = {"cell_id": cell.id, "label": cell.label, "values": cell.values, "started_at": started_at}
+    # The runner gets the cell with its defaults resolved (`lr: auto` -> a number); the result keeps the cell's
+    # own values and id, and records what the defaults resolved to (compare reads it).
+    resolved_values, defaults = resolve_defaults(cell.values)
+    resolved = Cell.from_values(resolved_values)
     try:
         if cell.typed.distributed == "none":  # a multi-rank cell injects its fault in one rank (inject_rank)
             inject(cell.typed.inject, spec.attempt)
@@ -56,7 +61,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
             threads=spec.threads,
             runner=spec.runner_definition,
         )
-        output = runner.load()(cell, context)
+        output = runner.load()(resolved, context)
     except RankFailure as failure:
         traceback.print_exc()
         result = CellResult(
@@ -91,6 +96,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
             reason=f"{type(exc).__name__}: {exc}"[:500],
             error=error,
             timings={"total_s": time.perf_counter() - started},
+            engine={"defaults": defaults},
             ended_at=_now(),
         )
         return result.to_dict()
@@ -105,7 +111,7 @@ def run_spec(spec: Any) -> dict[str, Any]:
         memory=output.memory,
         timings={**output.timings, "total_s": time.perf_counter() - started},
         tokens_per_s=output.tokens_per_s,
-        engine=output.info,
+        engine={**output.info, "defaults": defaults},
         ended_at=_now(),
     )
     return result.to_dict()

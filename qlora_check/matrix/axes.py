@@ -20,7 +20,8 @@ class Axis:
     """One dimension of a matrix.
 
     ``choices`` is None for free-form axes (numbers, paths). ``kind`` is the Python type values are
-    coerced to. ``aliases`` map alternative spellings to canonical choices.
+    coerced to. ``aliases`` map alternative spellings to canonical choices (or, on a free-form axis, to
+    canonical names). ``keywords`` are words a numeric axis also takes (``lr: auto``).
     """
 
     name: str
@@ -30,6 +31,7 @@ class Axis:
     choices: tuple[str, ...] | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     minimum: float | None = None
+    keywords: tuple[str, ...] = ()
 
     def normalise(self, value: Any) -> AxisValue:
         """Coerce ``value`` to this axis' canonical form; raise ValueError with a clear message."""
@@ -41,6 +43,8 @@ class Axis:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{self.name} takes a whole number, not {value!r}")
             return self._bounded(value)
+        if isinstance(value, str) and value.strip().lower() in self.keywords:
+            return value.strip().lower()
         if self.kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{self.name} takes a number, not {value!r}")
@@ -51,7 +55,7 @@ class Axis:
         if self.choices is None:
             if not text:
                 raise ValueError(f"{self.name} must not be empty")
-            return text
+            return self.aliases.get(text.lower(), text)
         key = text.lower()
         canonical = self.aliases.get(key, key)
         if canonical not in self.choices:
@@ -74,6 +78,11 @@ PLAIN_OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial", "exponential")
 DISTRIBUTED = ("none", "ddp", "fsdp", "fsdp2")
 SHARDINGS = ("full", "shard_grad_op", "hybrid")  # FSDP's FULL_SHARD, SHARD_GRAD_OP, HYBRID_SHARD
+ADAPTER_DTYPES = ("fp32", "param")
+# Built-in tiny architectures: the short names are aliases of the ids' canonical `tiny-*` names, so cells of
+# `tiny-llama` keep their ids (engines/tiny_models.py holds the configs).
+TINY_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3")
+MODEL_ALIASES = {name: f"tiny-{name}" for name in TINY_ARCHITECTURES}
 INJECTIONS = ("none", "segfault", "abort", "oom", "hang", "raise", "exit", "sigkill", "crash_once")
 
 
@@ -140,13 +149,26 @@ _AXES = (
         },
     ),
     Axis("scheduler", str, "constant", "the learning-rate schedule", SCHEDULERS, {"lr_scheduler": "constant"}),
-    Axis("model", str, "tiny-llama", "built-in tiny config name or a local checkpoint path"),
+    Axis(
+        "model",
+        str,
+        "tiny-llama",
+        "built-in tiny architecture (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3) or a local checkpoint path",
+        aliases=MODEL_ALIASES,
+    ),
     Axis("dataset", str, "synthetic", "synthetic, a shipped corpus name, or a local .txt/.jsonl path"),
     Axis("steps", int, 40, "optimizer steps", minimum=1),
     Axis("batch_size", int, 8, "sequences per micro-batch", minimum=1),
     Axis("grad_accum", int, 1, "micro-batches per optimizer step", minimum=1),
     Axis("seq_len", int, 32, "tokens per sequence", minimum=4),
-    Axis("lr", float, 3e-3, "peak learning rate", minimum=0),
+    Axis(
+        "lr",
+        float,
+        "auto",
+        "peak learning rate; auto = calibrated per optimizer and train type (docs/lr-auto.md)",
+        minimum=0,
+        keywords=("auto",),
+    ),
     Axis("warmup", float, 0.0, "warmup: a ratio of steps when below 1, else a number of steps", minimum=0),
     Axis("weight_decay", float, 0.0, "decoupled weight decay", minimum=0),
     Axis("max_grad_norm", float, 1.0, "gradient clipping norm (0 disables)", minimum=0),
@@ -182,6 +204,13 @@ _AXES = (
     ),
     Axis("cpu_offload", bool, False, "FSDP: keep sharded parameters (and gradients) on the host"),
     Axis("inject_rank", int, -1, "the rank the inject fault applies to (-1: the highest)", minimum=-1),
+    Axis(
+        "adapter_dtype",
+        str,
+        "fp32",
+        "dtype of trainable adapter weights: fp32 (peft's default) or param (cast to the parameter dtype)",
+        ADAPTER_DTYPES,
+    ),
 )
 
 AXES: dict[str, Axis] = {axis.name: axis for axis in _AXES}
@@ -198,8 +227,12 @@ ID_OPTIONAL_AT_DEFAULT = frozenset(
         "cpu_offload",
         "inject_rank",
         "runner",
+        "adapter_dtype",
     }
 )
+# Defaults that changed from a fixed value to a keyword: a cell id writes the keyword as the old value, so cells
+# keep their ids and `compare` sees the same cell with a changed default (results record the resolved value).
+ID_LEGACY_VALUES: dict[str, tuple[AxisValue, AxisValue]] = {"lr": ("auto", 3e-3)}
 CORE_AXES = ("backend", "quantizer", "train_type", "precision", "optimizer", "scheduler")
 DEFAULTS: dict[str, AxisValue] = {axis.name: axis.default for axis in _AXES}
 

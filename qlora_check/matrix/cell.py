@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from qlora_check.matrix.axes import AXES, CORE_AXES, DEFAULTS, ID_OPTIONAL_AT_DEFAULT, AxisValue
+from qlora_check.matrix.axes import AXES, CORE_AXES, DEFAULTS, ID_LEGACY_VALUES, ID_OPTIONAL_AT_DEFAULT, AxisValue
 from qlora_check.matrix.values import CellValues
 
 ID_LENGTH = 12
@@ -46,7 +46,7 @@ class Cell:
     @cached_property
     def id(self) -> str:
         values = {
-            name: value
+            name: _legacy(name, value)
             for name, value in self.values.items()
             if not (name in ID_OPTIONAL_AT_DEFAULT and value == DEFAULTS[name])
         }
@@ -60,3 +60,9 @@ class Cell:
         core = "/".join(str(values[name]) for name in CORE_AXES)
         knobs = [f"{name}={values[name]}" for name in AXES if name not in CORE_AXES and values[name] != DEFAULTS[name]]
         return " ".join([core, *knobs])
+
+
+def _legacy(name: str, value: AxisValue) -> AxisValue:
+    """The value a cell id writes: a keyword that replaced a fixed default is written as that old default."""
+    keyword, old = ID_LEGACY_VALUES.get(name, (None, None))
+    return old if keyword is not None and value == keyword and old is not None else value

@@ -117,6 +117,8 @@ def matrix_json_schema() -> dict[str, Any]:
             one = {"type": "boolean"}
         elif axis.kind is int:
             one = {"type": "integer"}
+        elif axis.kind is float and axis.keywords:
+            one = {"anyOf": [{"type": "number"}, {"type": "string", "enum": list(axis.keywords)}]}
         elif axis.kind is float:
             one = {"type": "number"}
         else:

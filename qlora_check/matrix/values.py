@@ -22,7 +22,7 @@ class CellValues:
     batch_size: int
     grad_accum: int
     seq_len: int
-    lr: float
+    lr: float | str  # a number, or 'auto' until the worker resolves it
     warmup: float
     weight_decay: float
     max_grad_norm: float
@@ -44,6 +44,7 @@ class CellValues:
     sharding: str
     cpu_offload: bool
     inject_rank: int
+    adapter_dtype: str
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CellValues:

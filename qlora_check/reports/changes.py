@@ -21,6 +21,7 @@ FIXED_UPSTREAM = "fixed upstream?"
 KIND_CLASS = {
     ChangeKind.REGRESSION: "bad",
     ChangeKind.FIX: "good",
+    ChangeKind.DEFAULT_CHANGED: "note",
     ChangeKind.STATUS: "note",
     ChangeKind.MEMORY: "figure",
     ChangeKind.SPEED: "figure",

@@ -11,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from qlora_check.matrix.defaults import changed_defaults
 from qlora_check.results.models import CellResult, Status
 from qlora_check.results.store import read_results, read_run
 
@@ -37,6 +38,7 @@ class ChangeKind(str, Enum):
 
     REGRESSION = "regression"
     FIX = "fix"
+    DEFAULT_CHANGED = "default_changed"  # the status or loss changed, and so did a default it ran with
     STATUS = "status"
     MEMORY = "memory"
     SPEED = "speed"
@@ -117,7 +119,15 @@ def compare_runs(run_a: Path, run_b: Path, thresholds: Thresholds | None = None)
 def cell_changes(a: CellResult, b: CellResult, thresholds: Thresholds) -> list[Change]:
     """The changes of one cell between two runs."""
     changes: list[Change] = []
-    if a.status is not b.status:
+    defaults = changed_defaults(b.values, a.engine.get("defaults"), b.engine.get("defaults"))
+    if defaults and (a.status is not b.status or a.losses != b.losses):
+        # Not a regression or a fix: the cell ran with another default (lr: auto, adapter_dtype) this time.
+        which = ", ".join(f"{name} {old} → {new}" for name, (old, new) in defaults.items())
+        detail = f"default changed ({which}): {a.status.value} → {b.status.value}"
+        if b.reason and b.status is not a.status:
+            detail += f": {b.reason}"
+        changes.append(Change(ChangeKind.DEFAULT_CHANGED, b.cell_id, b.label, a.status.value, b.status.value, detail))
+    elif a.status is not b.status:
         if not a.fails_run and a.status not in NOT_RUN and b.fails_run:
             kind, detail = ChangeKind.REGRESSION, f"{a.status.value} → {b.status.value}: {b.reason}"
         elif a.fails_run and b.status in (Status.PASS, Status.XPASS):
@@ -145,7 +155,7 @@ def cell_changes(a: CellResult, b: CellResult, thresholds: Thresholds) -> list[C
         if abs(relative) > thresholds.speed:
             detail = f"tokens/s {speed_a:,.0f} → {speed_b:,.0f} ({relative:+.0%})"
             changes.append(Change(ChangeKind.SPEED, b.cell_id, b.label, speed_a, speed_b, detail))
-    drift = loss_drift(a.losses, b.losses)
+    drift = None if defaults else loss_drift(a.losses, b.losses)
     if drift is not None and drift > thresholds.loss:
         changes.append(
             Change(

@@ -8,6 +8,7 @@ from qlora_check.reports.md_text import md_escape
 TITLES = {
     ChangeKind.REGRESSION: "Regressions (newly failing)",
     ChangeKind.FIX: "Fixes (newly passing)",
+    ChangeKind.DEFAULT_CHANGED: "Changed by a new default (not regressions)",
     ChangeKind.STATUS: "Other status changes",
     ChangeKind.MEMORY: "Peak memory changes",
     ChangeKind.SPEED: "Speed changes",

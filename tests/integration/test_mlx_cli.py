@@ -23,6 +23,8 @@ pytest.importorskip("mlx_lm")
 pytestmark = pytest.mark.slow
 
 ALL_CHECKS = {
+    "merge",
+    "adapter_reload",
     "finite",
     "learned",
     "trainable",

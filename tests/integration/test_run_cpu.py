@@ -57,8 +57,8 @@ def test_each_cell_gets_the_status_its_fate_deserves(finished_run: tuple[Path, P
     run_dir, _, exit_code = finished_run
     statuses = {label: result.status for label, result in by_label(run_dir).items()}  # type: ignore[attr-defined]
     assert statuses == {
-        "cpu/none/full/fp32/adamw/constant steps=24": Status.PASS,
-        "cpu/none/lora/fp32/adamw/constant steps=24": Status.PASS,
+        "cpu/none/full/fp32/adamw/constant steps=24 lr=0.003": Status.PASS,  # lr given: shown (default: auto)
+        "cpu/none/lora/fp32/adamw/constant steps=24 lr=0.003": Status.PASS,
         "cpu/none/lora/fp32/adamw/constant steps=24 lr=0.0": Status.FAIL,
         "cpu/none/lora/fp32/adamw/constant inject=raise": Status.ERROR,
         "cpu/none/lora/fp32/adamw/constant inject=segfault": Status.CRASH,
@@ -71,7 +71,7 @@ def test_each_cell_gets_the_status_its_fate_deserves(finished_run: tuple[Path, P
 
 def test_a_passing_cell_really_trained_and_recorded_its_evidence(finished_run: tuple[Path, Path, int]) -> None:
     run_dir, _, _ = finished_run
-    lora = by_label(run_dir)["cpu/none/lora/fp32/adamw/constant steps=24"]
+    lora = by_label(run_dir)["cpu/none/lora/fp32/adamw/constant steps=24 lr=0.003"]
     assert len(lora.losses) == 24 and len(lora.lrs) == 24  # type: ignore[attr-defined]
     assert lora.losses[-1] < lora.losses[0] * 0.8  # type: ignore[attr-defined]
     checks = {c.name: c for c in lora.checks}  # type: ignore[attr-defined]
@@ -81,7 +81,7 @@ def test_a_passing_cell_really_trained_and_recorded_its_evidence(finished_run: t
     assert lora.tokens_per_s > 0 and lora.timings["train_s"] > 0  # type: ignore[attr-defined]
     params = lora.engine["parameters"]  # type: ignore[attr-defined]
     assert 0 < params["trainable"] < params["total"]
-    full = by_label(run_dir)["cpu/none/full/fp32/adamw/constant steps=24"]
+    full = by_label(run_dir)["cpu/none/full/fp32/adamw/constant steps=24 lr=0.003"]
     assert full.engine["parameters"]["trainable"] == full.engine["parameters"]["total"]  # type: ignore[attr-defined]
 
 

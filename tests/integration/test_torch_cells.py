@@ -28,7 +28,13 @@ def test_each_quantizer_family_really_quantizes_and_trains(
     tmp_path: Path, quantizer: str, train_type: str, path: str, layer: str
 ) -> None:
     result = run_cell(tmp_path, quantizer=quantizer, train_type=train_type)
-    checks = assert_passed(result, "quantized", *ADAPTER_CHECKS)
+    if quantizer.startswith("quanto") and train_type == "qlora":
+        # peft has no optimum-quanto layer: its merge loses the update (shipped known issue quanto-dora-merge-lost)
+        checks = checks_by_name(result)
+        assert [name for name, check in checks.items() if not check["passed"]] == ["merge"]
+        assert checks["merge"]["figures"]["max_abs_diff"] == pytest.approx(checks["merge"]["figures"]["adapter_effect"])
+    else:
+        checks = assert_passed(result, "quantized", *ADAPTER_CHECKS)
     quantization = result["engine"]["quantization"]
     assert quantization["path"].startswith(path)
     assert quantization["modules"] == 14  # 7 linear layers × 2 blocks; the output layer stays unquantized
@@ -87,11 +93,13 @@ def test_pure_fp16_trains_with_sgd(tmp_path: Path) -> None:
     assert result["engine"]["precision"]["param_dtype"] == "torch.float16"
 
 
-def test_pure_fp16_with_adamw_is_reported_as_not_finite(tmp_path: Path) -> None:
-    """A real finding on this stack: AdamW on fp16 parameters (eps 1e-8 underflows) gives NaN at step 1."""
-    result = run_cell(tmp_path, precision="fp16")
-    assert result["status"] == "fail"
-    assert not checks_by_name(result)["finite"]["passed"]
+def test_pure_fp16_with_adamw_is_not_finite_with_fp16_adapters_and_trains_with_fp32_ones(tmp_path: Path) -> None:
+    """A real finding on this stack: AdamW on fp16 adapter weights (eps 1e-8 underflows) gives NaN at step 1;
+    peft's default, fp32 adapters over the fp16 base, trains."""
+    cast = run_cell(tmp_path / "param", precision="fp16", adapter_dtype="param")
+    assert cast["status"] == "fail"
+    assert not checks_by_name(cast)["finite"]["passed"]
+    assert_passed(run_cell(tmp_path / "fp32", precision="fp16"), "finite", "learned")
 
 
 @pytest.mark.parametrize("optimizer", ["adamw_8bit", "paged_adamw_8bit"])
@@ -110,8 +118,36 @@ def test_each_scheduler_with_warmup_follows_its_closed_form(tmp_path: Path, sche
     result = run_cell(tmp_path, scheduler=scheduler, warmup=0.2, steps=40, optimizer="adam")
     checks = assert_passed(result, "lr_schedule")
     assert result["lrs"][0] == 0.0 and len(result["lrs"]) == 40
-    assert max(result["lrs"]) == pytest.approx(3e-3)
+    assert max(result["lrs"]) == pytest.approx(1e-2)  # lr: auto for adam x lora (docs/lr-auto.md)
     assert checks["lr_schedule"]["figures"]["max_rel_error"] <= 1e-6
+
+
+@pytest.mark.parametrize(("optimizer", "train_type", "lr"), [("sgd", "qlora", 0.3), ("adadelta", "full", 3.0)])
+def test_lr_auto_makes_sgd_and_adadelta_learn_and_is_recorded(
+    tmp_path: Path, optimizer: str, train_type: str, lr: float
+) -> None:
+    quantizer = "bnb-nf4" if train_type == "qlora" else "none"
+    result = run_cell(tmp_path, optimizer=optimizer, train_type=train_type, quantizer=quantizer, steps=40)
+    assert_passed(result, "learned", "lr_schedule")
+    assert result["values"]["lr"] == "auto" and max(result["lrs"]) == pytest.approx(lr)
+    recorded = result["engine"]["defaults"]["lr"]
+    assert recorded["value"] == lr and recorded["source"] == "auto" and "lr_sweep.json" in recorded["why"]
+
+
+@pytest.mark.parametrize(("setting", "dtype"), [("fp32", "torch.float32"), ("param", "torch.bfloat16")])
+def test_adapter_dtype_keeps_adapters_in_fp32_or_casts_them(tmp_path: Path, setting: str, dtype: str) -> None:
+    result = run_cell(tmp_path, precision="bf16", train_type="custom_lora", adapter_dtype=setting)
+    assert_passed(result, "learned", "checkpoint", "adapter_reload", "merge")
+    assert result["engine"]["precision"]["adapter_dtype"] == dtype
+
+
+def test_quanto_qdora_bf16_trains_with_param_adapters_and_fails_inside_quanto_with_fp32(tmp_path: Path) -> None:
+    cast = run_cell(
+        tmp_path / "param", quantizer="quanto-int4", train_type="qdora", precision="bf16", adapter_dtype="param"
+    )
+    assert checks_by_name(cast)["learned"]["passed"]  # trains; its merge is the known lost update
+    fp32 = run_cell(tmp_path / "fp32", quantizer="quanto-int4", train_type="qdora", precision="bf16")
+    assert fp32["status"] == "error" and "optimum/quanto" in fp32["error"]["traceback"], fp32["reason"]
 
 
 def test_sgd_and_adadelta_train(tmp_path: Path) -> None:

@@ -93,3 +93,16 @@ def test_frozen_base_fails_on_a_changed_or_missing_tensor() -> None:
 def test_optimizer_8bit_fails_when_every_state_is_32_bit() -> None:
     assert optimizer_8bit_check(3, 1).passed
     assert not optimizer_8bit_check(0, 5).passed
+
+
+def test_merge_into_a_quantized_base_is_judged_against_the_adapter_s_effect() -> None:
+    from qlora_check.engines.checks import merge_verdict
+
+    # measured: bnb nf4 after training moved the logits by 1.43 where the adapter's effect was 6.03
+    assert merge_verdict(1.43, 4.9, 6.03, "bf16_autocast", True, "p").passed
+    # a lost (or doubled) update moves them by the whole effect
+    assert not merge_verdict(6.03, 4.9, 6.03, "bf16_autocast", True, "p").passed
+    # an adapter that barely moved the logits: re-quantization noise dominates, within the floor
+    assert merge_verdict(0.195, 3.69, 0.186, "bf16_autocast", True, "p").passed
+    # unquantized: the precision's tolerance
+    assert not merge_verdict(0.5, 5.0, 6.0, "fp32", False, "p").passed

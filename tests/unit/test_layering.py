@@ -13,7 +13,7 @@ LAYERS = [
     {"doctor"},
     {"scaleout"},
     {"execution", "reports", "integrations", "estimate"},  # integrations: imported by users' trainers only
-    {"capabilities", "host", "libraries", "runners"},
+    {"capabilities", "host", "libraries", "runners", "known_issues"},
     {"distributed"},
     {"events", "engines"},
     {"matrix"},

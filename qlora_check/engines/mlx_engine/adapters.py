@@ -51,7 +51,7 @@ def apply_training_type(model: nn.Module, values: dict[str, Any]) -> AdapterSetu
         return AdapterSetup(kind, num_layers, {})
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    keys = _layer_keys(model, lora_targets(values["lora_targets"]))
+    keys = _layer_keys(model, lora_targets(values["lora_targets"], getattr(model, "model_type", None)))
     parameters = {
         "rank": values["lora_rank"],
         "scale": values["lora_alpha"] / values["lora_rank"],  # peft's scaling, alpha / r
@@ -60,8 +60,20 @@ def apply_training_type(model: nn.Module, values: dict[str, Any]) -> AdapterSetu
     }
     model.freeze()
     linear_to_lora_layers(model, num_layers, parameters, use_dora=kind == "dora")
+    if values.get("adapter_dtype") == "param":
+        from qlora_check.engines.mlx_engine.models import DTYPES
+
+        cast_adapters(model, DTYPES[values["precision"]])
     mx.eval(model.parameters())
     return AdapterSetup(kind, num_layers, parameters)
+
+
+def cast_adapters(model: nn.Module, dtype: mx.Dtype) -> None:
+    """``adapter_dtype: param``: the adapter weights (mlx-lm creates them in fp32) in the parameter dtype."""
+    from mlx.utils import tree_unflatten
+
+    cast = [(name, value.astype(dtype)) for name, value in tree_flatten(model.trainable_parameters())]
+    model.update(tree_unflatten(cast))
 
 
 def _layer_keys(model: nn.Module, targets: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from qlora_check.engines.checks import finite_check, learned_check
 from qlora_check.engines.data import load_batches
 from qlora_check.engines.interface import CellContext, Engine, EngineOutput
 from qlora_check.engines.memory import MIB, MemoryTracker
-from qlora_check.engines.mlx_engine import adapters, checks, models, optim, schedules
+from qlora_check.engines.mlx_engine import adapters, checks, merge, models, optim, schedules
 from qlora_check.engines.mlx_engine.parity import run_parity
 from qlora_check.engines.mlx_engine.runtime import import_mlx_lm, runtime_info
 from qlora_check.engines.mlx_engine.train import enable_gradient_checkpointing, eval_loss, train
@@ -89,8 +89,21 @@ class MlxEngine(Engine):
                 schedules.expected_lrs(values["scheduler"], values["lr"], values["steps"], warmup),
                 values["lr"],
             ),
-            self._checkpoint_check(model, setup, checkpoint, values, eval_tokens, base_loss, context),
+            *self._checkpoint_checks(model, setup, checkpoint, values, eval_tokens, base_loss, context),
         ]
+        if setup.fine_tune_type != "full":
+            quantized = values["quantizer"] != "none"
+            output_checks.append(
+                merge.merge_check(
+                    model,
+                    lambda fused: _logits(fused, eval_tokens),
+                    _logits(model, eval_tokens),
+                    base_logits,
+                    values["precision"],
+                    quantized,
+                    setup.fine_tune_type == "dora",
+                )
+            )
         timings["checks_s"] = time.perf_counter() - started
         runtime = runtime_info()  # before parity, which imports torch on purpose
         started = time.perf_counter()
@@ -135,7 +148,7 @@ class MlxEngine(Engine):
         return checks.frozen_base_check(before, dict(tree_flatten(model.parameters())))
 
     @staticmethod
-    def _checkpoint_check(
+    def _checkpoint_checks(
         model: Any,
         setup: adapters.AdapterSetup,
         checkpoint: Any,
@@ -143,12 +156,16 @@ class MlxEngine(Engine):
         tokens: mx.array,
         base_loss: float,
         context: CellContext,
-    ) -> CheckResult:
+    ) -> list[CheckResult]:
         directory = adapters.save_adapter(model, setup, context.work_dir / "adapter")
         fresh, _config = models.load(checkpoint, values["precision"])
         quantize(fresh, values["quantizer"], values["group_size"])
         reloaded = adapters.load_adapter(fresh, directory)
-        return checks.checkpoint_check(eval_loss(model, tokens), eval_loss(reloaded, tokens), base_loss)
+        checkpoint_result = checks.checkpoint_check(eval_loss(model, tokens), eval_loss(reloaded, tokens), base_loss)
+        if setup.fine_tune_type == "full":
+            return [checkpoint_result]
+        reload = merge.adapter_reload_check(_logits(model, tokens), _logits(reloaded, tokens), values["precision"])
+        return [checkpoint_result, reload]
 
 
 def _batches(values: dict[str, Any], *, seed_offset: int, steps: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import torch
 from qlora_check.engines import checks as shared
 from qlora_check.engines.interface import CellContext, Engine, EngineOutput
 from qlora_check.engines.memory import MemoryTracker
-from qlora_check.engines.torch_engine import adapters, checks, measure
+from qlora_check.engines.torch_engine import adapters, checks, measure, merge
 from qlora_check.engines.torch_engine.base import load_base
 from qlora_check.engines.torch_engine.device_memory import DevicePeaks
 from qlora_check.engines.torch_engine.inputs import CellInputs, prepare_inputs
@@ -55,7 +55,7 @@ class _CellRun:
         self.context = context
         self.device = torch.device(str(values["backend"]))
         self.precision = str(values["precision"])
-        self.plan: PrecisionPlan = precision_plan(self.precision)
+        self.plan: PrecisionPlan = precision_plan(self.precision, str(values["adapter_dtype"]))
         self.memory = MemoryTracker()
         self.device_peaks = DevicePeaks(self.device)
         self.timings: dict[str, float] = {}
@@ -148,8 +148,11 @@ class _CellRun:
                 "autocast": str(self.plan.autocast_dtype) if self.plan.autocast_dtype else None,
                 "fp32_buffers": self.plan.fp32_buffers,
                 "grad_scaler": self.plan.grad_scaler,
+                "adapter_dtype": str(self.plan.adapter_dtype),
             },
         )
+        if adapted.kind in ("peft", "custom") and reference is not None:
+            self.checks.append(self._merge(adapted, inputs, reference, quantized))
         memory = {**self.memory.to_dict(), **self.device_peaks.to_dict()}
         return EngineOutput(
             losses=record.losses,
@@ -201,8 +204,25 @@ class _CellRun:
 
         reloaded = checks.load_trained(adapted, directory, fresh_adapted, fresh_base, self.plan, self.device)
         reloaded_loss = measure.eval_loss(reloaded, inputs.eval_batch, self.plan, self.device)
+        if adapted.kind in ("peft", "custom"):
+            trained = measure.logits(adapted.model, inputs.eval_batch, self.plan, self.device)
+            fresh = measure.logits(reloaded, inputs.eval_batch, self.plan, self.device)
+            path = "peft save_pretrained -> PeftModel.from_pretrained" if adapted.kind == "peft" else "safetensors"
+            self.checks.append(merge.adapter_reload_check(trained, fresh, self.precision, path))
         self.timings["checkpoint_s"] = time.perf_counter() - started
         return checks.checkpoint_check(trained_loss, reloaded_loss, self.precision, files)
+
+    def _merge(self, adapted: adapters.Adapted, inputs: CellInputs, base: torch.Tensor, quantized: bool) -> CheckResult:
+        """Last, since it changes the model in place: merge the adapters and compare logits."""
+        started = time.perf_counter()
+        trained = measure.logits(adapted.model, inputs.eval_batch, self.plan, self.device)
+        try:
+            merged_model, path = merge.merge_adapters(adapted, quantized)
+        except merge.MergeUnsupported as exc:
+            return merge.merge_skipped(str(exc))
+        merged = measure.logits(merged_model, inputs.eval_batch, self.plan, self.device)
+        self.timings["merge_s"] = time.perf_counter() - started
+        return merge.merge_check(merged, trained, base, self.precision, quantized, path)
 
 
 def _versions() -> dict[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -25,6 +25,9 @@ class PrecisionPlan:
     autocast_dtype: torch.dtype | None = None
     fp32_buffers: bool = False
     grad_scaler: bool = False
+    # adapter_dtype fp32 (peft's default): adapter weights stay fp32 over a 16-bit base; False = cast them to
+    # the parameter dtype like every other weight (adapter_dtype param, the FSDP-QLoRA way).
+    fp32_adapters: bool = True
 
     def autocast(self, device_type: str) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -33,19 +36,25 @@ class PrecisionPlan:
         return autocast
 
     def apply(self, model: torch.nn.Module) -> None:
-        """Move floating-point parameters (and buffers) to the planned dtypes."""
-        for parameter in model.parameters():
+        """Move floating-point parameters (and buffers) to the planned dtypes (adapter weights: see fp32_adapters)."""
+        for name, parameter in model.named_parameters():
             # Only plain parameters: quantized weights (parameter and tensor subclasses) keep their storage
             # dtype, which may be nominally floating (a 4-bit storage dtype, packed tensor subclasses).
             if type(parameter) is not torch.nn.Parameter or type(parameter.data) is not torch.Tensor:
                 continue
-            if parameter.is_floating_point() and parameter.dtype != self.param_dtype:
-                parameter.data = parameter.data.to(self.param_dtype)
+            target = self.adapter_dtype if is_adapter_weight(name) else self.param_dtype
+            if parameter.is_floating_point() and parameter.dtype != target:
+                parameter.data = parameter.data.to(target)
         for module in model.modules():
             for name, buffer in module.named_buffers(recurse=False):
                 if buffer.is_floating_point():
                     target = torch.float32 if self.fp32_buffers else self.param_dtype
                     module._buffers[name] = buffer.to(target)
+
+    @property
+    def adapter_dtype(self) -> torch.dtype:
+        """The dtype adapter weights (LoRA A and B, DoRA's magnitude) are kept in."""
+        return torch.float32 if self.fp32_adapters else self.param_dtype
 
     @property
     def compute_dtype(self) -> torch.dtype:
@@ -68,5 +77,10 @@ _PLANS: dict[str, Callable[[], PrecisionPlan]] = {
 }
 
 
-def precision_plan(name: str) -> PrecisionPlan:
-    return _PLANS[name]()
+def precision_plan(name: str, adapter_dtype: str = "fp32") -> PrecisionPlan:
+    return replace(_PLANS[name](), fp32_adapters=adapter_dtype == "fp32")
+
+
+def is_adapter_weight(name: str) -> bool:
+    """Adapter weights by name: peft's lora_A / lora_B / lora_magnitude_vector and the custom layer's lora_A / B."""
+    return any(part.startswith("lora_") for part in name.split("."))

@@ -9,7 +9,8 @@ from qlora_check.engines.lora_targets import lora_targets
 
 def target_modules(model: torch.nn.Module, spec: str) -> dict[str, torch.nn.Module]:
     """Full name -> module for every module whose last name part is a target and that has in/out features."""
-    names = set(lora_targets(spec))
+    config = getattr(model, "config", None)
+    names = set(lora_targets(spec, getattr(config, "model_type", None)))
     found = {
         name: module
         for name, module in model.named_modules()
