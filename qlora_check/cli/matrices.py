@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qlora_check.capabilities import HostCapabilities
 from qlora_check.cli.common import console, user_errors
-from qlora_check.execution.plan import RUN, build_plan
+from qlora_check.doctor.host_view import detect_host_capabilities
+from qlora_check.execution.plan import PlanKind, build_plan
 from qlora_check.matrix.bundled import DEFAULT_MATRIX, bundled_names, bundled_path
 from qlora_check.matrix.loader import load_matrix
 
@@ -21,12 +21,12 @@ def matrices(
     as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON for machines")] = False,
 ) -> None:
     """List the bundled matrices (run one with `qlora-check run NAME`) and their cell counts on this host."""
-    host = HostCapabilities.detect()
+    host = detect_host_capabilities()
     rows = []
     for name in bundled_names():
         matrix = load_matrix(bundled_path(name))
         plan = build_plan(matrix, host)
-        counts = {kind: sum(entry.planned == kind for entry in plan.cells) for kind in (RUN, "skip", "n/a")}
+        counts = {kind.value: sum(entry.planned is kind for entry in plan.cells) for kind in PlanKind}
         rows.append(
             {
                 "name": name,
@@ -51,7 +51,7 @@ def matrices(
             escape(name),
             str(row["strategy"]),
             str(row["cells"]),
-            f"[green]{row[RUN]}[/]",
+            f"[green]{row[PlanKind.RUN.value]}[/]",
             f"[yellow]{row['skip']}[/]",
             str(row["n/a"]),
             str(row["n/a_left_out"]),

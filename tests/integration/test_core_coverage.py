@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 from qlora_check.capabilities import HostCapabilities
-from qlora_check.execution.plan import RUN, plan_cell
-from qlora_check.execution.run import RunOptions, run_matrix
+from qlora_check.doctor.host_view import detect_host_capabilities
+from qlora_check.execution.plan import PlanKind, plan_cell
+from qlora_check.execution.run import RunOptions
 from qlora_check.matrix.axes import CORE_AXES
 from qlora_check.matrix.cell import Cell
-from qlora_check.matrix.coverage import pair_coverage, verdict_of_status
+from qlora_check.matrix.coverage import RUN, pair_coverage, verdict_of_status
 from qlora_check.matrix.loader import load_matrix
 from qlora_check.results.store import read_results, read_run
-from tests.conftest import MATRICES, write_matrix
+from tests.conftest import MATRICES, run_and_report, write_matrix
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def _runnable_pairs(axes: dict[str, list[object]], host: HostCapabilities) -> se
     pairs: set[tuple[str, object, str, object]] = set()
     for combination in itertools.product(*axes.values()):
         values = dict(zip(axes, combination, strict=True))
-        if plan_cell(Cell.from_values(values), host).planned == RUN:  # type: ignore[arg-type]
+        if plan_cell(Cell.from_values(values), host).planned is PlanKind.RUN:  # type: ignore[arg-type]
             for a, b in itertools.combinations(CORE_AXES, 2):
                 pairs.add((a, values[a], b, values[b]))
     return pairs
@@ -43,7 +44,7 @@ def test_a_real_run_of_core_covers_every_runnable_pair_of_the_core_axes(tmp_path
     assert list(matrix.axes)[: len(CORE_AXES) + 1] == ["steps", *CORE_AXES]
     assert matrix.strategy.strength == 2
 
-    outcome = run_matrix(RunOptions(matrix_path=matrix_path, root=tmp_path / "reports", jobs=2, timeout=300))
+    outcome = run_and_report(RunOptions(matrix_path=matrix_path, root=tmp_path / "reports", jobs=2, timeout=300))
     results = read_results(outcome.run_dir).final()
     assert read_run(outcome.run_dir)["planned"]["strategy"] == "pairwise"
 
@@ -56,7 +57,7 @@ def test_a_real_run_of_core_covers_every_runnable_pair_of_the_core_axes(tmp_path
         if verdict.kind == RUN
         for a, b in itertools.combinations(CORE_AXES, 2)
     }
-    wanted = _runnable_pairs(core, HostCapabilities.detect())  # type: ignore[arg-type]
+    wanted = _runnable_pairs(core, detect_host_capabilities())  # type: ignore[arg-type]
     assert wanted, "this host runs some core cells"
     assert covered == wanted
     assert sum(entry.covered for entry in coverage) == len(wanted), "pair_coverage agrees, axis pair by axis pair"

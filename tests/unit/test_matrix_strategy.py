@@ -100,5 +100,8 @@ def test_strategy_spellings(text: str, strength: int) -> None:
 
 @pytest.mark.parametrize("text", ["pairwize", "{nwise: 1}", "{nwise: 9}", "{nwize: 3}", "{nwise: true}", "[pairwise]"])
 def test_a_bad_strategy_is_one_clear_line(text: str) -> None:
-    with pytest.raises(MatrixError, match=r"strategy: takes product, pairwise or \{nwise: N\} with N from 2 to 6"):
+    with pytest.raises(
+        MatrixError,
+        match=r"strategy \(line 3, column \d+\): takes product, pairwise or \{nwise: N\} with N from 2 to 6",
+    ):
         parse_matrix(f"version: 1\nname: s\nstrategy: {text}\naxes: {{seed: [1, 2]}}\n")
