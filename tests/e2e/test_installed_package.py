@@ -36,7 +36,10 @@ def test_an_installed_copy_runs_the_bundled_smoke_matrix_from_anywhere(tmp_path:
     source = tmp_path / "source"
     shutil.copytree(REPO, source, symlinks=True, ignore=_NOT_SOURCES)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    # Without its own pip: the venv's interpreter then runs the system's pip and setuptools (a venv's bundled
+    # setuptools can be too old to build this project offline), and installs into the venv all the same.
+    make_venv = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)]
+    subprocess.run(make_venv, check=True, timeout=300)
     python = venv / "bin" / "python"
     env = _clean_env(venv)
     install = [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(source)]
