@@ -8,6 +8,7 @@ from qlora_check.cli import compare as compare_command
 from qlora_check.cli import doctor as doctor_command
 from qlora_check.cli import estimate as estimate_command
 from qlora_check.cli import history as history_command
+from qlora_check.cli import matrices as matrices_command
 from qlora_check.cli import merge as merge_command
 from qlora_check.cli import plan as plan_command
 from qlora_check.cli import report as report_command
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("run")(run_command.run)
 app.command("plan")(plan_command.plan)
+app.command("matrices")(matrices_command.matrices)
 app.command("schema")(schema_command.schema)
 app.command("report")(report_command.report)
 app.command("doctor")(doctor_command.doctor)

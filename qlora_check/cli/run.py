@@ -16,6 +16,7 @@ from qlora_check.cli.progress import RunProgress, summary_table
 from qlora_check.doctor.host_view import detect_host_capabilities
 from qlora_check.execution.plan import parse_shard
 from qlora_check.execution.run import RunOptions, RunOutcome, run_matrix
+from qlora_check.matrix.bundled import resolve_matrix
 from qlora_check.reports.finish import finish_run
 from qlora_check.results.models import Status
 
@@ -26,7 +27,10 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @user_errors
 def run(
-    matrix: Annotated[Path | None, typer.Argument(help="matrix YAML file (omit with --resume)")] = None,
+    matrix: Annotated[
+        str | None,
+        typer.Argument(help="matrix YAML file or bundled matrix name (default: the bundled smoke matrix)"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default: ROOT/runs/<UTC time>-<host>)")] = None,
     root: Annotated[Path, typer.Option(help="reports root; ROOT/latest points at the newest run")] = Path("reports"),
     timeout: Annotated[float | None, typer.Option(help="seconds per cell (default: the matrix's setting)")] = None,
@@ -63,13 +67,16 @@ def run(
 ) -> None:
     """Run every cell of MATRIX, isolated, and write a run directory.
 
+    MATRIX is a file or the name of a bundled matrix (`qlora-check matrices` lists them); without it, the
+    bundled smoke matrix runs.
+
     Exit code: 0 when nothing failed (pass, skip, n/a), 1 when any cell failed, 2 for bad input,
     130 when interrupted.
     """
     if timeout is not None and timeout <= 0:
         raise typer.BadParameter("must be above 0", param_hint="--timeout")
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    if (matrix is None) == (resume is None):
+    if matrix is not None and resume is not None:
         raise typer.BadParameter("give either a MATRIX or --resume RUN_DIR (not both)")
     try:
         shard_numbers = parse_shard(shard) if shard else None
@@ -78,7 +85,7 @@ def run(
     options = RunOptions(
         shard=shard_numbers,
         compare_to=compare_to,
-        matrix_path=matrix,
+        matrix_path=None if resume is not None else resolve_matrix(matrix),
         retries=retries,
         max_memory_mb=max_memory,
         resume=resume,

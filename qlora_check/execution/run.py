@@ -24,7 +24,7 @@ from qlora_check.execution.job import CellJob
 from qlora_check.execution.launchers.forkserver import choose_launcher, fallback_notice
 from qlora_check.execution.launchers.spawn import SpawnLauncher
 from qlora_check.execution.ordering import previous_durations
-from qlora_check.execution.plan import RUN, PlanKind, PlannedCell, plan_matrix
+from qlora_check.execution.plan import RUN, Plan, PlanKind, PlannedCell, build_plan
 from qlora_check.execution.resources import demand_for
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint, library_versions
@@ -154,16 +154,16 @@ def run_matrix(
             raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
     baseline = _baseline(options, observer)
     shard = options.shard or _stored_shard(previous)
-    planned = plan_matrix(matrix, None if executor else host, shard)
+    plan = build_plan(matrix, None if executor else host, shard)
+    planned = plan.cells
     if options.cells is not None:
         planned = _only_cells(planned, options.cells)
     if not planned:
         raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
     if executor is not None:
         planned = _executor_skips(planned, executor)
-    return _execute(
-        options, matrix, planned, run_dir, previous, done, baseline, observer, host.cuda_devices, executor
-    )
+    plan = replace(plan, cells=planned)
+    return _execute(options, matrix, plan, run_dir, previous, done, baseline, observer, host.cuda_devices, executor)
 
 
 def _only_cells(planned: list[PlannedCell], cells: tuple[str, ...]) -> list[PlannedCell]:
@@ -224,7 +224,7 @@ def _stored_shard(run: dict[str, Any]) -> tuple[int, int] | None:
 def _execute(
     options: RunOptions,
     matrix: Matrix,
-    planned: list[PlannedCell],
+    plan: Plan,
     run_dir: Path,
     previous: dict[str, Any],
     done: dict[str, CellResult],
@@ -233,6 +233,7 @@ def _execute(
     cuda_devices: int,
     executor: Executor | None = None,
 ) -> RunOutcome:
+    planned = plan.cells
     settings = matrix.settings
     timeout = options.timeout if options.timeout is not None else settings.timeout
     slots = executor.slots() if executor else options.jobs or settings.jobs or default_jobs()
@@ -247,7 +248,7 @@ def _execute(
     known = active_issues(load_known_issues(), library_versions())
     recorder = _Recorder(writer, observer, matrix.expect, known, results=dict(done))
     isolation = executor.isolation if executor else launcher.isolation
-    run_info = _run_document(options, matrix, planned, run_dir, previous, isolation, timeout, slots, retries)
+    run_info = _run_document(options, matrix, plan, run_dir, previous, isolation, timeout, slots, retries)
     if executor is not None:
         run_info["executor"] = executor.describe()
 
@@ -338,7 +339,7 @@ def _run_with_retries(
 def _run_document(
     options: RunOptions,
     matrix: Matrix,
-    planned: list[PlannedCell],
+    plan: Plan,
     run_dir: Path,
     previous: dict[str, Any],
     isolation: str,
@@ -362,7 +363,12 @@ def _run_document(
         "matrix": {**matrix.to_dict(), "content": without_env_values(matrix.source)},
         "settings": {"timeout_s": timeout, "jobs": slots, "retries": retries, "isolation": isolation},
         "host": fingerprint().to_dict(),
-        "planned": {"cells": len(planned), "run": sum(p.planned == RUN for p in planned)},
+        "planned": {
+            "cells": len(plan.cells),
+            "run": sum(p.planned == RUN for p in plan.cells),
+            "strategy": plan.strategy,
+            "not_applicable_left_out": plan.not_applicable_summary(),
+        },
         "shard": {"index": options.shard[0], "count": options.shard[1]} if options.shard else None,
         "summary": {},
     }

@@ -9,10 +9,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from qlora_check.errors import MatrixError
-from qlora_check.matrix.model import ExpectRule, Matrix, Settings
+from qlora_check.matrix.model import PRODUCT, ExpectRule, Matrix, Settings, Strategy
 from qlora_check.matrix.positions import refine, yaml_position
 from qlora_check.matrix.runners import BUILTIN, DefinitionError, parse_runners
-from qlora_check.matrix.schema import MATRIX_VERSION, ExpectModel, MatrixModel, SettingsModel
+from qlora_check.matrix.schema import MATRIX_VERSION, ExpectModel, MatrixModel, NwiseModel, SettingsModel
 from qlora_check.names import unknown_name_message
 
 MAX_MATRIX_BYTES = 5_000_000
@@ -91,6 +91,7 @@ def _to_matrix(model: MatrixModel, *, path: Path | None, source: str, source_nam
         include=[dict(entry) for entry in model.include],
         expect=[ExpectRule(**rule.model_dump()) for rule in model.expect],
         settings=Settings(**model.settings.model_dump()),
+        strategy=_strategy(model.strategy),
         path=path,
         source=source,
         runners=runners,
@@ -121,6 +122,12 @@ def _check_runner_values(model: MatrixModel, runners: dict[str, Any], source: st
             raise MatrixError(
                 f"{source_name}: {_at(source, path)}: {message}", tip="define it under runners: (docs/runners.md)"
             )
+
+
+def _strategy(value: str | NwiseModel) -> Strategy:
+    if isinstance(value, NwiseModel):
+        return Strategy(value.nwise)
+    return Strategy(2) if value == "pairwise" else PRODUCT
 
 
 def _describe(exc: ValidationError, text: str, document: dict[str, Any]) -> str:

@@ -37,6 +37,23 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Strategy:
+    """How axes become combinations: the full product (strength 0) or a covering array of ``strength``."""
+
+    strength: int = 0
+
+    @property
+    def name(self) -> str:
+        return {0: "product", 2: "pairwise"}.get(self.strength, f"{self.strength}-wise")
+
+    def to_dict(self) -> str | dict[str, int]:
+        return self.name if self.strength in (0, 2) else {"nwise": self.strength}
+
+
+PRODUCT = Strategy()
+
+
+@dataclass(frozen=True)
 class Matrix:
     """A matrix file, validated: original axes with their value lists, exclude, include, expect."""
 
@@ -46,6 +63,7 @@ class Matrix:
     include: list[dict[str, AxisValue]] = field(default_factory=list)
     expect: list[ExpectRule] = field(default_factory=list)
     settings: Settings = field(default_factory=Settings)
+    strategy: Strategy = PRODUCT
     description: str = ""
     path: Path | None = None
     source: str = ""
@@ -56,6 +74,7 @@ class Matrix:
             "name": self.name,
             "description": self.description,
             "path": str(self.path) if self.path else None,
+            "strategy": self.strategy.to_dict(),
             "axes": self.axes,
             "exclude": self.exclude,
             "include": self.include,

@@ -11,6 +11,7 @@ from qlora_check.matrix.model import Settings
 
 MATRIX_VERSION = 1
 DEFAULTS = Settings()  # the one place settings defaults live: matrix/model.py
+MAX_NWISE = 6
 
 
 def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +64,14 @@ class ExpectModel(BaseModel):
         return _normalise_entry(value)
 
 
+class NwiseModel(BaseModel):
+    """`strategy: {nwise: N}`: every N-tuple of values of any N axes, where it can run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nwise: int = Field(..., ge=2, le=MAX_NWISE, description="tuple size (2 is pairwise)")
+
+
 class MatrixModel(BaseModel):
     """A matrix file. Axes take a value or a list of values; see `docs/matrix.md`."""
 
@@ -71,6 +80,11 @@ class MatrixModel(BaseModel):
     version: Literal[1] = Field(..., description="matrix format version")
     name: str = Field(..., min_length=1, max_length=200)
     description: str = ""
+    strategy: Literal["product", "pairwise"] | NwiseModel = Field(
+        "product",
+        description="product: every combination of the axes; pairwise or {nwise: N}: every pair (N-tuple) of "
+        "values of any two (N) axes in at least one runnable cell",
+    )
     axes: dict[str, Any] = Field(default_factory=dict)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     include: list[dict[str, Any]] = Field(default_factory=list)
@@ -79,6 +93,16 @@ class MatrixModel(BaseModel):
     runners: dict[str, Any] = Field(
         default_factory=dict, description="trainer commands run as cells (see docs/runners.md); checked by the loader"
     )
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _known_strategy(cls, value: Any) -> Any:
+        nwise = value.get("nwise") if isinstance(value, dict) and set(value) == {"nwise"} else None
+        if value in ("product", "pairwise") or (
+            isinstance(nwise, int) and not isinstance(nwise, bool) and 2 <= nwise <= MAX_NWISE
+        ):
+            return value
+        raise ValueError(f"takes product, pairwise or {{nwise: N}} with N from 2 to {MAX_NWISE}, not {value!r}")
 
     @field_validator("axes")
     @classmethod

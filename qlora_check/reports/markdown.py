@@ -31,6 +31,10 @@ def render_markdown(report: RunReport) -> str:
         "| --- | ---: |",
     ]
     lines += [f"| {STATUS_SYMBOL[s]} {s.value} | {counts[s.value]} |" for s in SEVERITY if counts[s.value]]
+    left_out = report.not_applicable_left_out
+    if left_out:
+        reasons = "; ".join(f"{n}: {md_escape(reason)}" for reason, n in list(left_out.items())[:MAX_FAILING_ROWS])
+        lines += ["", f"{sum(left_out.values())} n/a combinations left out of the plan ({reasons})."]
     lines += xpass_lines(xpass_cells(report.results))
     if report.comparison is not None:
         lines += changes_lines(report.comparison)

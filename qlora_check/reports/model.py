@@ -42,6 +42,14 @@ class RunReport:
         return str(self.run.get("matrix", {}).get("name") or self.run.get("run_id") or self.run_dir.name)
 
     @property
+    def not_applicable_left_out(self) -> dict[str, int]:
+        """n/a combinations of the matrix the plan left out, per reason (run.json's `planned`)."""
+        planned = self.run.get("planned")
+        left_out = planned.get("not_applicable_left_out") if isinstance(planned, dict) else None
+        reasons = left_out.get("reasons") if isinstance(left_out, dict) else None
+        return {str(k): int(v) for k, v in reasons.items()} if isinstance(reasons, dict) else {}
+
+    @property
     def host(self) -> dict[str, Any]:
         host = self.run.get("host")
         return host if isinstance(host, dict) else {}

@@ -40,9 +40,9 @@ def test_plan_json_gives_ids_values_and_planned_status(tmp_path: Path) -> None:
     assert result.exit_code == 0
     document = json.loads(result.output)
     cells = {cell["label"]: cell for cell in document["cells"]}
-    assert len(cells) == 4
+    assert len(cells) == 2, "qlora without a quantizer is n/a: left out of the plan, counted"
+    assert document["not_applicable"]["count"] == 2
     assert cells["cpu/none/lora/fp32/adamw/constant"]["planned"] == "run"
-    assert cells["cpu/none/qlora/fp32/adamw/constant"]["planned"] == "n/a"
     cuda = cells["cuda/none/lora/fp32/adamw/constant"]
     assert cuda["planned"] == "skip" and "CUDA" in cuda["reason"]
     assert cuda["values"]["steps"] == 40 and len(cuda["id"]) == 12  # defaults filled in

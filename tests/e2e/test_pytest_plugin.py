@@ -21,9 +21,11 @@ version: 1
 name: pytest-face
 axes:
   backend: [cpu, cuda]
-  train_type: [lora, qlora]
+  train_type: [lora]
   steps: [30]
 include:
+  - {train_type: qlora, steps: 30}                 # n/a cells written by hand are recorded (n/a
+  - {train_type: qlora, backend: cuda, steps: 30}  # combinations of the axes are left out of the plan)
   - {backend: cpu, train_type: lora, steps: 12, lr: 0.0}
   - {backend: cpu, train_type: lora, steps: 8, lr: 0.0}
 expect:

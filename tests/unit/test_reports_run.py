@@ -19,10 +19,12 @@ version: 1
 name: fresh
 axes:
   backend: [cpu, cuda]
-  train_type: [lora, qlora]
+  train_type: [lora]
   steps: 12
 include:
   - {train_type: dora, inject: raise, steps: 12}
+  - {train_type: qlora, steps: 12}                 # n/a cells written by hand are recorded (n/a
+  - {train_type: qlora, backend: cuda, steps: 12}  # combinations of the axes would be left out)
 """
 
 

@@ -73,7 +73,7 @@ def test_plan_emit_github_prints_one_json_line_the_run_command_accepts(tmp_path)
     assert len(result.output.strip().splitlines()) == 1
     include = json.loads(result.output)["include"]
     assert [entry["shard"] for entry in include] == ["1/2", "2/2"]
-    assert sum(entry["size"] for entry in include) == 6
+    assert sum(entry["size"] for entry in include) == 4  # the two qlora cells are n/a: left out of the plan
     wrong = CliRunner().invoke(app, ["plan", str(matrix), "--emit", "gitlab", "2"])
     assert wrong.exit_code == 2
 
@@ -81,7 +81,8 @@ def test_plan_emit_github_prints_one_json_line_the_run_command_accepts(tmp_path)
 def test_run_cells_runs_only_the_named_cells_and_refuses_unknown_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from qlora_check.results.store import read_results
 
-    matrix = write_matrix(tmp_path, "version: 1\nname: c\naxes: {train_type: [lora, qlora], seed: [0, 1]}\n")
+    text = "version: 1\nname: c\naxes: {train_type: [lora], seed: [0, 1]}\n"
+    matrix = write_matrix(tmp_path, text + "include: [{train_type: qlora, seed: 0}, {train_type: qlora, seed: 1}]\n")
     plan = json.loads(CliRunner().invoke(app, ["plan", str(matrix), "--json"]).output)["cells"]
     not_applicable = [cell["id"] for cell in plan if cell["planned"] == "n/a"]
     assert len(not_applicable) == 2  # qlora without a quantizer: recorded without running anything
