@@ -99,13 +99,15 @@ def test_plan_marks_unsupported_cells_n_a_with_the_runner_s_reason(tmp_path: Pat
         "version: 1\nname: r\nrunners:\n  trl:\n    command: trl sft --max_steps {steps}\n"
         "    supports: {precision: [fp32]}\naxes:\n  runner: [builtin, trl]\n  precision: [fp32, fp16]\n",
     )
-    completed = qlora_check("plan", str(matrix), "--json")
+    completed = qlora_check("plan", str(matrix), "--json", "--show-na")
     assert completed.returncode == 0, completed.stderr
     planned = json.loads(completed.stdout)
-    cells = planned["cells"] if isinstance(planned, dict) else planned
+    # n/a combinations of the axes are left out of the plan and listed, with their reason, under not_applicable.
+    cells = [*planned["cells"], *planned["not_applicable"]["cells"]]
     reasons = {(c["values"]["runner"], c["values"]["precision"]): (c["planned"], c["reason"]) for c in cells}
     assert reasons[("trl", "fp16")] == ("n/a", "runner trl does not run precision fp16")
     assert reasons[("trl", "fp32")][0] == "run"
+    assert planned["not_applicable"]["reasons"] == {"runner trl does not run precision fp16": 1}
 
 
 @pytest.mark.parametrize(
