@@ -73,14 +73,20 @@ def test_gradient_accumulation() -> None:
     assert whole.tokens == accumulated.tokens == 6 * 8 * 32
 
 
-PRECISIONS = {"fp32": "torch.float32", "bf16": "torch.bfloat16", "bf16_autocast": "torch.float32"}
+# Adapters stay in fp32 over a bf16 base unless asked to take the parameters' dtype (adapter_dtype: param).
+PRECISIONS = [
+    ("fp32", "fp32", "torch.float32"),
+    ("bf16", "fp32", "torch.float32"),
+    ("bf16", "param", "torch.bfloat16"),
+    ("bf16_autocast", "fp32", "torch.float32"),
+]
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_mixed_precision_training(precision: str) -> None:
-    model = tiny_model(train_type="lora", precision=precision)
+@pytest.mark.parametrize(("precision", "adapter_dtype", "expected"), PRECISIONS)
+def test_mixed_precision_training(precision: str, adapter_dtype: str, expected: str) -> None:
+    model = tiny_model(train_type="lora", precision=precision, adapter_dtype=adapter_dtype)
     trainable = {str(p.dtype) for p in model.parameters() if p.requires_grad}
-    assert trainable == {PRECISIONS[precision]}
+    assert trainable == {expected}
     result = train_steps(model, DATA, steps=40)
     convergence = check_convergence(result.losses)
     assert convergence, convergence.detail

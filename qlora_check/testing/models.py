@@ -71,6 +71,7 @@ def tiny_model(
     *,
     train_type: str | None = None,
     precision: str = "fp32",
+    adapter_dtype: str = "fp32",
     seed: int = 0,
     lora_rank: int = 8,
     group_size: int = 64,
@@ -81,7 +82,8 @@ def tiny_model(
 
     ``arch`` is a built-in architecture (``llama``, ``mistral``, ``qwen2``) or a checkpoint path. ``config``
     overrides keys of the tiny config (``hidden_size=512``, ``vocab_size=len(tokenizer)`` …). ``train_type``
-    (``lora``, ``qlora``, ``dora``, ``full`` …) prepares the model the way a cell of that type trains it;
+    (``lora``, ``qlora``, ``dora``, ``full`` …) prepares the model the way a cell of that type trains it, with
+    adapters in fp32 (``adapter_dtype="fp32"``, peft's default) or the parameters' dtype (``"param"``);
     None leaves the base as loaded. The checkpoint is written to ``directory`` (a temporary directory that
     lives as long as the model when None). `model_info` tells what was built. Invalid combinations (a
     ``qlora`` without a quantizer, a torch quantizer on ``mlx``) raise ValueError with the reason.
@@ -96,6 +98,7 @@ def tiny_model(
         train_type or ("qlora" if quantizer else "lora"),
         precision,
         model=name,
+        adapter_dtype=adapter_dtype,
         seed=seed,
         lora_rank=lora_rank,
         group_size=group_size,
@@ -145,7 +148,7 @@ def _build_torch(
     from qlora_check.engines.torch_engine.precision import precision_plan
 
     checkpoint = models.materialise(str(values["model"]), int(values["seed"]), directory, config)
-    plan = precision_plan(str(values["precision"]))
+    plan = precision_plan(str(values["precision"]), str(values["adapter_dtype"]))
     torch.manual_seed(int(values["seed"]))
     model, quantization = load_base(checkpoint, values, plan, torch.device(str(values["backend"])))
     if values["train_type"] is not None:
