@@ -15,6 +15,15 @@ from typing import Any
 
 import psutil
 
+# The variables every numeric library reads for its compute-thread count; a child gets them set before import.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
 
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries whose combinations qlora-check tests (None = missing)."""

@@ -12,19 +12,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from qlora_check.host import THREAD_VARIABLES
+
 ALLOWED_PARENT = (
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
     "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
     "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "XDG_CACHE_HOME",
     "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
 )  # fmt: skip
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 QUIET = {
     "PYTHONUNBUFFERED": "1",  # output reaches the file before a limit kills the trainer
     "TOKENIZERS_PARALLELISM": "false",

@@ -34,7 +34,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from qlora_check.execution.launchers.process import THREAD_VARIABLES
+from qlora_check.host import THREAD_VARIABLES
 
 
 def thread_count() -> int:

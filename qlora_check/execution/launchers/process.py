@@ -14,16 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qlora_check.execution.limits import kernel_oom_kills
+from qlora_check.host import THREAD_VARIABLES
 
 LOG_TAIL_LINES = 30
 TERMINATE_GRACE_S = 3.0
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 
 def child_environment(threads: int, extra: Mapping[str, str]) -> dict[str, str]:
