@@ -32,3 +32,15 @@ def write_atomically(path: Path, text: str) -> Path:
             os.unlink(temporary)
         raise
     return path
+
+
+def redirect_to_log(log_path: str | Path) -> None:
+    """In a freshly forked child: fd 0 from /dev/null, fd 1 and 2 to ``log_path`` (one file, as a spawned child
+    has). O_APPEND, because the harness may cut the log to its tail while the child writes."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(null)

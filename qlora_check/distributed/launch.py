@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from qlora_check.distributed.rank import RankSpec, run_rank
+from qlora_check.fileio import redirect_to_log
 
 PR_SET_PDEATHSIG = 1
 # A spawned rank starts here: the worker's layer, which hands the rank its fault injector.
@@ -132,7 +133,7 @@ def _fork_rank(spec: RankSpec, fault: Callable[[str, int], None] | None) -> int:
     try:  # in the rank: die with the worker, own log, marker for orphan scans, then run
         _die_with_parent()
         gc.freeze()  # the worker's objects: a rank's collections (teardown's included) skip them, ~3 s less
-        _redirect(spec.directory / f"rank-{spec.rank}.log")
+        redirect_to_log(spec.directory / f"rank-{spec.rank}.log")
         os.environ[RANK_MARKER] = spec.work_dir
         code = run_rank(spec, fault)
     except BaseException:  # a rank must never return into the worker's code
@@ -167,15 +168,6 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
-
-def _redirect(log_path: Path) -> None:
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    os.close(null)
 
 
 def _watch(outcomes: dict[int, RankOutcome], deadline: float) -> bool:

@@ -34,6 +34,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from qlora_check.fileio import redirect_to_log
 from qlora_check.host import THREAD_VARIABLES
 
 
@@ -178,7 +179,7 @@ class Server:
                 held.close()
             for descriptor in (self.wake_read, self.wake_write):
                 os.close(descriptor)
-            _redirect(request["log"])
+            redirect_to_log(request["log"])
             os.environ.clear()
             os.environ.update(request["env"])
             torch = sys.modules.get("torch")
@@ -231,17 +232,6 @@ def _read_line(connection: socket.socket) -> bytes:
 def _send(connection: socket.socket, message: dict[str, Any]) -> None:
     connection.sendall(json.dumps(message).encode("utf-8") + b"\n")
 
-
-def _redirect(log_path: str) -> None:
-    """fd 0 from /dev/null, fd 1 and 2 to the cell's log (the same file, as a spawned worker has)."""
-    # O_APPEND: the harness may cut the log to its tail while the cell writes (launchers.process.cap_log).
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    os.close(null)
 
 
 def main(argv: list[str]) -> int:
