@@ -94,7 +94,7 @@ include:
   - {backend: mlx, quantizer: bnb-nf4, train_type: qlora, inject: none}
   - {backend: cpu, quantizer: none, train_type: qlora, inject: none}
 settings:
-  timeout: 6
+  timeout: 4
 """
 
 
@@ -125,7 +125,7 @@ def test_a_matrix_over_the_pool_runs_each_cell_where_it_can_and_skips_the_rest(c
         log = outcome.run_dir / "logs" / f"{result.cell_id}.log"
         assert Path(result.log_path or "") == log and log.read_text()  # the node's log, in the driver's run
         if "inject=hang" in result.label:  # the cell's own limit, inside the task, as in a local run
-            assert result.status is Status.TIMEOUT and "6 s timeout" in result.reason
+            assert result.status is Status.TIMEOUT and "4 s timeout" in result.reason
         else:  # the worker itself ran on the node and recorded the injected fault
             assert result.status is Status.ERROR and "injected fault: raise" in result.reason
     report = json.loads((outcome.run_dir / "report.json").read_text())
@@ -170,7 +170,7 @@ def test_the_driver_cancels_a_task_that_outlives_its_timeout_and_the_cell_is_rea
     # driver's path is the one taken: ray.cancel(force=True), then the reaper for the cell's processes.
     hang = job(tmp_path, timeout=30, backend="cpu", inject="hang")
     started = time.monotonic()
-    result = run_jobs([hang], grace_s=-25)[hang.cell.id]
+    result = run_jobs([hang], grace_s=-27)[hang.cell.id]
     assert result.status is Status.TIMEOUT and "the driver cancelled the Ray task" in result.reason
     assert time.monotonic() - started < 30  # well before the cell's own 30 s limit
     deadline = time.monotonic() + 30
