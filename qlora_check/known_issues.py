@@ -41,7 +41,7 @@ class KnownIssue:
     url: str
     reason: str
     link_kind: str = "issue"
-    error_contains: str | None = None
+    error_contains: tuple[str, ...] = ()  # any one of these texts (one library, one cause, several wordings)
     libraries: dict[str, str] = field(default_factory=dict)
     needs: str = "cpu"
     example: dict[str, Any] = field(default_factory=dict)
@@ -70,10 +70,10 @@ class KnownIssue:
         """Whether ``result`` is the failure this rule describes (status, and the error text if given)."""
         if result.status.value != self.status:
             return False
-        if self.error_contains is None:
+        if not self.error_contains:
             return True
         text = f"{result.error.message if result.error else ''}\n{result.reason}"
-        return self.error_contains in text
+        return any(wording in text for wording in self.error_contains)
 
     def expectation(self) -> dict[str, Any]:
         """What a judged result records in ``expected`` (the same keys as a matrix rule, plus the source)."""
@@ -135,11 +135,20 @@ def _issue(entry: Any, where: str) -> KnownIssue:
         url=url,
         reason=" ".join(str(entry["reason"]).split()),
         link_kind=link_kind,
-        error_contains=entry.get("error_contains"),
+        error_contains=_texts(entry.get("error_contains"), where),
         libraries={str(name): str(spec) for name, spec in dict(entry.get("libraries") or {}).items()},
         needs=needs,
         example=dict(entry.get("example") or {}),
     )
+
+
+def _texts(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    texts = value if isinstance(value, list) else [value]
+    if not texts or not all(isinstance(text, str) and text for text in texts):
+        raise KnownIssuesError(f"{where}: error_contains must be a text or a list of texts")
+    return tuple(texts)
 
 
 def active_issues(issues: Iterable[KnownIssue], versions: Mapping[str, str | None]) -> list[KnownIssue]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from qlora_check.results.models import CheckResult
@@ -184,29 +185,75 @@ def frozen_base_check(before: Mapping[str, str], after: Mapping[str, str]) -> Ch
 
 
 # --- merge and adapter reload ----------------------------------------------------------------------------------
-# A merge into a quantized base re-quantizes the weights, which moves the logits by about the quantization error:
-# it passes when it moves them by at most this fraction of what removing the adapter would (a lost or doubled
-# update moves them by 100% or more). Measured at 20 steps: bnb nf4 27%, hqq 4-bit 21% of the effect.
-QUANTIZED_MERGE_FRACTION = 0.5
-# Below this fraction of the logits' scale the re-quantization noise hides the update (an adapter that barely
-# moved the logits: 0.195 against an effect of 0.186 at scale 3.7, bnb nf4 at lr 3e-3 with SGD), so the verdict
-# cannot tell a lost update from noise there and does not fail.
-QUANTIZED_MERGE_FLOOR = 0.1
+# Over a quantized base there are two merges. Dequantize -> merge (the base's weights dequantized into a plain
+# layer, the update added in full precision: how a QLoRA model is shipped) is exact up to rounding, so it is
+# judged by the precision's tolerance. The library's own merge into the quantized layer (dequantize, add,
+# quantize again) re-quantizes the sum: below 4 bits, and with the small updates a few steps make, that rounds
+# most of the update away (measured at 20 steps: hqq 2-bit kept 2-4% of the adapter's effect, mlx 2-bit 6-40%),
+# which is how re-quantization works, not a defect. It is recorded (how much of the effect it kept) and fails
+# only when it dropped the update outright: merged logits equal to the base's.
+QUANTIZED_MERGE_FRACTION = 0.5  # the in-place merge alone (a family with no dequantize): at most 50% of the effect
+QUANTIZED_MERGE_FLOOR = 0.1  # ... unless the effect itself is under 10% of the logits' scale (noise hides it)
+DROPPED_UPDATE_FRACTION = 1e-6  # in-place merged logits this close to the base's (relative): nothing was added
 
 
-def merge_verdict(diff: float, scale: float, effect: float, precision: str, quantized: bool, path: str) -> CheckResult:
-    """Merged and adapted logits agree: by the precision's tolerance, or (quantized base) relative to the
-    adapter's own effect ``effect`` (max |adapted - base| logits)."""
+@dataclass(frozen=True)
+class InPlaceMerge:
+    """The library's own merge into the quantized layer: logits against the adapted model's and the base's."""
+
+    path: str
+    diff: float  # max |in-place merged - adapted|
+    from_base: float  # max |in-place merged - base|
+
+
+def merge_verdict(
+    diff: float,
+    scale: float,
+    effect: float,
+    precision: str,
+    quantized: bool,
+    path: str,
+    in_place: InPlaceMerge | None = None,
+) -> CheckResult:
+    """Merged and adapted logits agree within the precision's tolerance (``diff``: max |merged - adapted|,
+    ``effect``: max |adapted - base|). Over a quantized base ``path`` is the dequantize -> merge path and
+    ``in_place`` the library's requantizing merge, judged only for dropping the update."""
     extra: dict[str, Any] = {"path": path, "adapter_effect": effect}
+    atol, rtol = tolerance_for(precision)
+    what = "logits of the merged and the adapted model"
     if not quantized:
-        atol, rtol = tolerance_for(precision)
-        return closeness_check("merge", diff, scale, atol, rtol, "logits of the merged and the adapted model", **extra)
+        return closeness_check("merge", diff, scale, atol, rtol, what, **extra)
+    if not path:  # no dequantize path in this family: the in-place merge is all there is, judged relatively
+        assert in_place is not None
+        return _relative_merge_verdict(in_place, scale, effect, extra)
+    judged = closeness_check(
+        "merge", diff, scale, atol, rtol, "logits of the dequantize -> merge model and the adapted model", **extra
+    )
+    if in_place is None:
+        return judged
+    kept = max(0.0, 1.0 - in_place.diff / effect) if effect > 0 else 0.0
+    dropped = effect > 0 and in_place.from_base <= DROPPED_UPDATE_FRACTION * max(scale, 1e-12)
+    figures = {
+        **judged.figures,
+        "in_place": {"path": in_place.path, "max_abs_diff": in_place.diff, "from_base": in_place.from_base},
+        "in_place_kept": kept,
+    }
+    detail = f"{judged.detail}; in place ({in_place.path}): kept {kept:.0%} of the adapter's effect"
+    if dropped:
+        detail = (
+            f"{judged.detail}; in place ({in_place.path}): the merged model gives the base's logits "
+            f"(max |diff| {in_place.from_base:.3g}): the update was dropped"
+        )
+    return CheckResult("merge", judged.passed and not dropped, detail, figures)
+
+
+def _relative_merge_verdict(in_place: InPlaceMerge, scale: float, effect: float, extra: dict[str, Any]) -> CheckResult:
     limit = max(QUANTIZED_MERGE_FRACTION * effect, QUANTIZED_MERGE_FLOOR * scale)
-    figures = {"max_abs_diff": diff, "scale": scale, "limit": limit, "fraction": QUANTIZED_MERGE_FRACTION, **extra}
-    passed = math.isfinite(diff) and diff <= limit and effect > 0
+    figures = {"max_abs_diff": in_place.diff, "scale": scale, "limit": limit, **extra, "path": in_place.path}
+    passed = math.isfinite(in_place.diff) and in_place.diff <= limit and effect > 0
     detail = (
-        f"merged into the quantized base: max |diff| {diff:.3g} against the adapter's effect {effect:.3g} "
-        f"(limit {limit:.3g}, {QUANTIZED_MERGE_FRACTION:.0%})"
+        f"merged into the quantized base ({in_place.path}; no dequantize path): max |diff| {in_place.diff:.3g} "
+        f"against the adapter's effect {effect:.3g} (limit {limit:.3g}, {QUANTIZED_MERGE_FRACTION:.0%})"
     )
     return CheckResult("merge", passed, detail, figures)
 

@@ -81,6 +81,11 @@ class BitsAndBytesQuantizer(TorchQuantizer):
 
         return isinstance(module, (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt))
 
+    def dequantize(self, module: torch.nn.Module) -> torch.Tensor | None:
+        from peft.utils.integrations import dequantize_module_weight
+
+        return dequantize_module_weight(module).detach()  # peft's own (what its merge dequantizes with)
+
 
 def _first_blocksize(model: torch.nn.Module) -> int | None:
     for module in model.modules():

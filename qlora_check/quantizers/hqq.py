@@ -48,3 +48,7 @@ class HqqQuantizer(TorchQuantizer):
         from hqq.core.quantize import HQQLinear
 
         return isinstance(module, HQQLinear)
+
+    def dequantize(self, module: torch.nn.Module) -> torch.Tensor | None:
+        weight: torch.Tensor = module.dequantize()  # type: ignore[operator]
+        return weight.detach()

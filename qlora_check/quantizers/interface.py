@@ -106,6 +106,11 @@ class TorchQuantizer(ABC):
     def is_quantized(self, module: torch.nn.Module) -> bool:
         """Whether ``module`` is one of this family's quantized layers."""
 
+    def dequantize(self, module: torch.nn.Module) -> torch.Tensor | None:
+        """The weight one of this family's quantized layers multiplies by, in full precision: the base of the
+        merge users ship (dequantize, then add the update). None where the family has no such path."""
+        return None
+
     def version(self) -> str:
         from importlib.metadata import version
 

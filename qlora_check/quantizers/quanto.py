@@ -46,3 +46,7 @@ class QuantoQuantizer(TorchQuantizer):
         from optimum.quanto import QLinear
 
         return isinstance(module, QLinear)
+
+    def dequantize(self, module: torch.nn.Module) -> torch.Tensor | None:
+        weight: torch.Tensor = module.qweight.dequantize()  # type: ignore[operator,union-attr]
+        return weight.detach()

@@ -95,14 +95,21 @@ def test_optimizer_8bit_fails_when_every_state_is_32_bit() -> None:
     assert not optimizer_8bit_check(0, 5).passed
 
 
-def test_merge_into_a_quantized_base_is_judged_against_the_adapter_s_effect() -> None:
-    from qlora_check.engines.checks import merge_verdict
+def test_merge_into_a_quantized_base_judges_dequantize_then_merge_and_only_a_dropped_update_in_place() -> None:
+    from qlora_check.engines.checks import InPlaceMerge, merge_verdict
 
-    # measured: bnb nf4 after training moved the logits by 1.43 where the adapter's effect was 6.03
-    assert merge_verdict(1.43, 4.9, 6.03, "bf16_autocast", True, "p").passed
-    # a lost (or doubled) update moves them by the whole effect
-    assert not merge_verdict(6.03, 4.9, 6.03, "bf16_autocast", True, "p").passed
-    # an adapter that barely moved the logits: re-quantization noise dominates, within the floor
-    assert merge_verdict(0.195, 3.69, 0.186, "bf16_autocast", True, "p").passed
+    # measured (hqq 2-bit, 20 steps, fp32): dequantize -> merge exact to 4e-6; re-quantizing kept 22% of the effect
+    lossy = InPlaceMerge("in place", 2.9, 0.8)
+    verdict = merge_verdict(4e-6, 5.0, 3.7, "fp32", True, "dequantize", lossy)
+    assert verdict.passed and verdict.figures["in_place_kept"] == pytest.approx(1 - 2.9 / 3.7)
+    assert "kept 22%" in verdict.detail
+    # the dequantize -> merge path is held to the precision's tolerance, whatever the in-place path did
+    assert not merge_verdict(0.5, 5.0, 3.7, "fp32", True, "dequantize", lossy).passed
+    # an in-place merge whose logits are the base's dropped the update (peft over optimum-quanto, measured)
+    dropped = merge_verdict(4e-6, 5.0, 3.7, "fp32", True, "dequantize", InPlaceMerge("in place", 3.7, 0.0))
+    assert not dropped.passed and "the update was dropped" in dropped.detail
+    # a family with no dequantize: the in-place merge alone, against the adapter's effect (50%, floor 10% of scale)
+    assert merge_verdict(0.0, 4.9, 6.03, "bf16", True, "", InPlaceMerge("in place", 1.43, 5.0)).passed
+    assert not merge_verdict(0.0, 4.9, 6.03, "bf16", True, "", InPlaceMerge("in place", 6.03, 0.5)).passed
     # unquantized: the precision's tolerance
     assert not merge_verdict(0.5, 5.0, 6.0, "fp32", False, "p").passed

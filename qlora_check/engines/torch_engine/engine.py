@@ -19,12 +19,13 @@ import torch
 from qlora_check.engines import checks as shared
 from qlora_check.engines.interface import CellContext, Engine, EngineOutput
 from qlora_check.engines.memory import MemoryTracker
-from qlora_check.engines.torch_engine import adapters, checks, measure, merge
+from qlora_check.engines.torch_engine import adapters, checks, measure, merge, models
 from qlora_check.engines.torch_engine.base import load_base
 from qlora_check.engines.torch_engine.device_memory import DevicePeaks
 from qlora_check.engines.torch_engine.inputs import CellInputs, prepare_inputs
 from qlora_check.engines.torch_engine.optim import build_optimizer, build_scheduler
 from qlora_check.engines.torch_engine.precision import PrecisionPlan, precision_plan
+from qlora_check.engines.torch_engine.quantize import load_quantizer
 from qlora_check.engines.torch_engine.spec import SPEC
 from qlora_check.engines.torch_engine.train import train
 from qlora_check.matrix.cell import Cell
@@ -215,14 +216,45 @@ class _CellRun:
     def _merge(self, adapted: adapters.Adapted, inputs: CellInputs, base: torch.Tensor, quantized: bool) -> CheckResult:
         """Last, since it changes the model in place: merge the adapters and compare logits."""
         started = time.perf_counter()
-        trained = measure.logits(adapted.model, inputs.eval_batch, self.plan, self.device)
         try:
-            merged_model, path = merge.merge_adapters(adapted, quantized)
+            return self._merge_paths(adapted, inputs, base, quantized)
         except merge.MergeUnsupported as exc:
             return merge.merge_skipped(str(exc))
-        merged = measure.logits(merged_model, inputs.eval_batch, self.plan, self.device)
-        self.timings["merge_s"] = time.perf_counter() - started
-        return merge.merge_check(merged, trained, base, self.precision, quantized, path)
+        finally:
+            self.timings["merge_s"] = time.perf_counter() - started
+
+    def _merge_paths(
+        self, adapted: adapters.Adapted, inputs: CellInputs, base: torch.Tensor, quantized: bool
+    ) -> CheckResult:
+        def logits_of(model: torch.nn.Module) -> torch.Tensor:
+            return measure.logits(model, inputs.eval_batch, self.plan, self.device)
+
+        trained = logits_of(adapted.model)
+        if not quantized:
+            merged_model, path = merge.merge_adapters(adapted, quantized=False)
+            return merge.merge_check(logits_of(merged_model), trained, base, self.precision, False, path)
+
+        def plain_base() -> torch.nn.Module:
+            plain = models.load(inputs.checkpoint, self.plan.param_dtype).to(self.device)
+            self.plan.apply(plain)
+            return plain
+
+        quantizer = load_quantizer(str(self.values["quantizer"]))
+        dequantized: torch.Tensor | None = None
+        path = ""
+        try:
+            merged_model, path = merge.dequantized_merge(adapted, quantizer, plain_base)
+            self.plan.apply(merged_model)
+            dequantized = logits_of(merged_model)
+        except merge.MergeUnsupported:
+            if adapted.kind != "peft":
+                raise
+        in_place = None
+        if adapted.kind == "peft":  # the library's own merge into the quantized layer (changes the model)
+            requantized, in_place_path = merge.merge_adapters(adapted, quantized=True)
+            in_place = (logits_of(requantized), in_place_path)
+        merged = dequantized if dequantized is not None else trained
+        return merge.merge_check(merged, trained, base, self.precision, True, path, in_place)
 
 
 def _versions() -> dict[str, str]:
