@@ -10,25 +10,13 @@ from pathlib import Path
 from qlora_check.errors import ResultsError
 from qlora_check.execution.job import CellJob
 from qlora_check.matrix.cell import Cell
+from qlora_check.matrix.cost import relative_cost
 from qlora_check.results.store import LATEST, read_results
 
 
 def heuristic_seconds(cell: Cell) -> float:
-    """A rough cost in seconds, for ordering only: tokens processed, scaled by what makes a cell slower."""
-    values = cell.typed
-    tokens = values.steps * values.grad_accum * values.batch_size * values.seq_len
-    factor = 1.0
-    if values.train_type in ("full", "llama_pro"):
-        factor *= 1.5
-    if values.train_type.endswith("dora"):
-        factor *= 1.5
-    if values.quantizer != "none":
-        factor *= 2.0
-    if values.gradient_checkpointing:
-        factor *= 1.3
-    if values.backend == "mlx":
-        factor *= 0.7
-    return 0.1 + tokens * factor * 1.2e-5  # ~0.2 s for the 40-step tiny LoRA cell on one CPU core
+    """A rough cost in seconds, for ordering only (`matrix/cost.py`: tokens, precision, training type, engine)."""
+    return relative_cost(cell.values)
 
 
 def previous_durations(root: Path) -> dict[str, float]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from qlora_check.errors import MatrixError
 from qlora_check.matrix.axes import AxisValue
 from qlora_check.matrix.cell import Cell
+from qlora_check.matrix.cost import relative_cost
 from qlora_check.matrix.model import Matrix
 from qlora_check.matrix.pairwise import Predicate, covering_array
 
@@ -63,7 +64,9 @@ def _expand(
             )
     impossible: tuple[dict[str, AxisValue], ...] = ()
     if matrix.strategy.strength and names:
-        array = covering_array(matrix.axes, _allowed(matrix, is_runnable), strength=matrix.strategy.strength)
+        array = covering_array(
+            matrix.axes, _allowed(matrix, is_runnable), strength=matrix.strategy.strength, cost=relative_cost
+        )
         combinations = [_Combination(values) for values in array.rows]
         impossible = array.impossible
     else:

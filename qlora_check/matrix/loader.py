@@ -23,6 +23,24 @@ _MODELS_AT: dict[tuple[str, ...], type[BaseModel]] = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; in a matrix that silently drops a setting."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                earlier = first_line.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: PyYAML itself reports it
+                continue
+            if earlier != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {earlier})", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep)
+
+
 def load_matrix(path: Path) -> Matrix:
     """Load and validate the matrix at ``path``."""
     try:
@@ -43,13 +61,14 @@ def load_matrix(path: Path) -> Matrix:
 def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None = None) -> Matrix:
     """Validate matrix YAML text."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise MatrixError(
-            f"{source_name}: not valid YAML{where}: {problem}", tip="check indentation, colons and brackets there"
+            f"{source_name}: not valid YAML{where}: {problem}",
+            tip="give each key once" if "duplicate key" in problem else "check indentation, colons and brackets there",
         ) from None
     except RecursionError:
         raise MatrixError(f"{source_name}: YAML nested too deeply") from None

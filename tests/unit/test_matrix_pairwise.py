@@ -100,3 +100,37 @@ def test_nothing_runnable_gives_no_rows() -> None:
 def test_strength_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="strength"):
         covering_array({"a": [1]}, lambda row: True, strength=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(axes_and_rule(), st.integers(1, 3))
+def test_a_cost_changes_which_rows_not_what_they_cover(case: tuple[Axes, Forbidden], strength: int) -> None:
+    axes, forbidden = case
+    names = list(axes)
+    rule = _rule(forbidden, names)
+    plain = covering_array(axes, rule, strength=strength)
+    weighted = covering_array(axes, rule, strength=strength, cost=lambda row: 1.0 + 10.0 * (row[names[0]] == "v0"))
+    assert weighted.coverable == plain.coverable and weighted.impossible == plain.impossible
+    covered = set().union(*(tuples_of(row, names, strength) for row in weighted.rows)) if weighted.rows else set()
+    wanted = set().union(*(tuples_of(row, names, strength) for row in _product(axes) if rule(row)))
+    assert covered == wanted and all(rule(row) for row in weighted.rows)
+
+
+def test_a_cheaper_row_that_covers_the_same_new_pairs_is_preferred() -> None:
+    # mlx[cpu]-like: QLoRA in fp16 on one backend costs 20x. Every pair it would give can come from a cheap
+    # row ((qlora, fp16) from the other backend, (mlx, fp16) and (mlx, qlora) from other training types).
+    axes: Axes = {
+        "backend": ["mlx", "cpu"],
+        "quantizer": ["q4", "q8"],
+        "train_type": ["qlora", "qdora"],
+        "precision": ["fp16", "fp32"],
+    }
+
+    def cost(row: Row) -> float:
+        return 20.0 if (row["backend"], row["train_type"], row["precision"]) == ("mlx", "qlora", "fp16") else 1.0
+
+    plain = covering_array(axes, lambda row: True)
+    weighted = covering_array(axes, lambda row: True, cost=cost)
+    assert sum(cost(row) > 1 for row in plain.rows) == 2  # product order puts the slow rows first
+    assert [row for row in weighted.rows if cost(row) > 1] == []
+    assert len(weighted.rows) == len(plain.rows) == 6

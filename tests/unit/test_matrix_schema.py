@@ -36,6 +36,11 @@ def error_of(text: str) -> str:
         ("", ["this file is empty"]),
         ("- a\n- b", ["must be a mapping", "a list"]),
         ("version: 1\nname: [unclosed", ["not valid YAML", "line"]),
+        # PyYAML alone would keep the second `steps` and drop the first without a word
+        (
+            "version: 1\nname: x\naxes:\n  steps: 3\n  train_type: [lora]\n  steps: 20",
+            ["line 6", "duplicate key 'steps'", "line 4"],
+        ),
         ("version: 1\nname: x\nsettings: {timeout: 0}", ["settings.timeout", "greater than 0"]),
     ],
 )
