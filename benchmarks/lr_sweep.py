@@ -3,13 +3,16 @@ and train-type family, in both engines, at the default number of steps.
 
     PYTHONPATH=$PWD python benchmarks/lr_sweep.py                      # torch and mlx, writes the JSON
     PYTHONPATH=$PWD python benchmarks/lr_sweep.py --engines torch --out /tmp/sweep.json
+    PYTHONPATH=$PWD python benchmarks/lr_sweep.py --engines torch --families llama_pro \
+        --add-to benchmarks/results/lr_sweep.json     # one family swept again (or added), the rest kept
 
 Every point is a real cell run in-process through the worker's entry point (as the integration tests do),
 one torch thread, default axes otherwise (40 steps, batch 8, length 32, constant schedule, fp32, seed 0).
 The figure recorded is the `learned` check's relative drop (mean loss of the last quarter of steps
 against the first quarter's) and the cell's status. Families: `full` (every weight trains), `lora` (peft
 LoRA over an fp32 base; MLX: its LoRA layers), `qlora` (LoRA over a 4-bit base: bitsandbytes NF4 on torch,
-mlx 4-bit on MLX). Each optimizer is swept over its own window of a half-decade grid, wide enough to see
+mlx 4-bit on MLX), `llama_pro` (torch only: new identity-initialised blocks train, the original ones stay
+frozen; MLX has no LLaMA-Pro). Each optimizer is swept over its own window of a half-decade grid, wide enough to see
 where it stops learning on both sides (found by a first, wider run).
 
 The chosen defaults live in `qlora_check/engines/lr_defaults.py`; `docs/lr-auto.md` explains the rule.
@@ -40,6 +43,7 @@ FAMILIES = {
         "full": {"backend": "cpu", "train_type": "full"},
         "lora": {"backend": "cpu", "train_type": "lora"},
         "qlora": {"backend": "cpu", "train_type": "qlora", "quantizer": "bnb-nf4"},
+        "llama_pro": {"backend": "cpu", "train_type": "llama_pro"},
     },
     "mlx": {
         "full": {"backend": "mlx", "train_type": "full"},
@@ -73,10 +77,12 @@ def sweep_point(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_sweep(engines: list[str], optimizers: list[str], steps: int) -> list[dict[str, Any]]:
+def run_sweep(engines: list[str], optimizers: list[str], steps: int, families: set[str] | None) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     for engine in engines:
         for family, base in FAMILIES[engine].items():
+            if families is not None and family not in families:
+                continue
             for optimizer in optimizers:
                 low, high = WINDOWS[optimizer]
                 for lr in (value for value in GRID if low <= value <= high):
@@ -96,20 +102,39 @@ def main() -> None:
     parser.add_argument("--engines", default="torch,mlx")
     parser.add_argument("--optimizers", default=",".join(WINDOWS))
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--families", default=None, help="comma-separated families to sweep (default: all)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lr_sweep.json")
+    parser.add_argument(
+        "--add-to",
+        type=Path,
+        default=None,
+        help="merge into this sweep file: its points of the swept families are replaced",
+    )
     arguments = parser.parse_args()
+    families = set(arguments.families.split(",")) if arguments.families else None
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    points = run_sweep(arguments.engines.split(","), arguments.optimizers.split(","), arguments.steps)
+    points = run_sweep(arguments.engines.split(","), arguments.optimizers.split(","), arguments.steps, families)
+    swept = {(point["engine"], point["family"]) for point in points}
+    commands = ["python benchmarks/lr_sweep.py " + " ".join(sys.argv[1:])]
+    if arguments.add_to is not None:
+        earlier = json.loads(arguments.add_to.read_text())
+        if earlier["steps"] != arguments.steps:
+            raise SystemExit(f"{arguments.add_to} was swept at {earlier['steps']} steps, not {arguments.steps}")
+        kept = [point for point in earlier["points"] if (point["engine"], point["family"]) not in swept]
+        points = kept + points
+        commands = [*earlier.get("commands", [earlier["command"]]), *commands]
+        arguments.out = arguments.add_to
     from qlora_check.host import library_versions
 
     document = {
         "schema_version": SCHEMA_VERSION,
         "benchmark": "lr_sweep",
-        "command": "python benchmarks/lr_sweep.py " + " ".join(sys.argv[1:]),
+        "command": commands[0],
+        "commands": commands,  # the first made the file; later ones swept some families again (--add-to)
         "steps": arguments.steps,
         "margin": 0.2,
         "grid": list(GRID),

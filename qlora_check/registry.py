@@ -33,6 +33,7 @@ class Registry(Generic[T]):
         self.group = group
         self._targets = dict(targets)
         self._loaded: dict[str, T] = {}
+        self._items: list[tuple[str, T]] | None = None  # every entry loaded, once asked (planning asks a lot)
         self._plugins_read = group is None
         self._lock = threading.Lock()
 
@@ -52,6 +53,7 @@ class Registry(Generic[T]):
         self._plugins()
         self._targets[name] = target
         self._loaded.pop(name, None)
+        self._items = None
 
     def names(self) -> list[str]:
         self._plugins()
@@ -84,4 +86,6 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         """Every entry, loaded, in registration order (built-ins first, then plugins)."""
-        return [(name, self.get(name)) for name in self.names()]
+        if self._items is None:
+            self._items = [(name, self.get(name)) for name in self.names()]
+        return list(self._items)

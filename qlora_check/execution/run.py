@@ -6,6 +6,7 @@ the same pipeline on an existing run directory, running only cells without a fin
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -21,7 +22,8 @@ from qlora_check.events import CellFinished, Notice, Observer, RunStarted, ignor
 from qlora_check.execution.executor import Executor
 from qlora_check.execution.expectations import apply_expectations
 from qlora_check.execution.job import CellJob
-from qlora_check.execution.launchers.forkserver import choose_launcher, fallback_notice
+from qlora_check.execution.launchers.forkserver import choose_launcher, early_launcher, fallback_notice, spawn_reason
+from qlora_check.execution.launchers.interface import Launcher
 from qlora_check.execution.launchers.spawn import SpawnLauncher
 from qlora_check.execution.ordering import previous_durations
 from qlora_check.execution.plan import RUN, Plan, PlanKind, PlannedCell, build_plan
@@ -29,6 +31,7 @@ from qlora_check.execution.resources import demand_for
 from qlora_check.execution.scheduler import run_jobs
 from qlora_check.host import fingerprint, library_versions
 from qlora_check.known_issues import KnownIssue, active_issues, apply_known_issues, load_known_issues
+from qlora_check.matrix.axes import AXES
 from qlora_check.matrix.cell import Cell
 from qlora_check.matrix.loader import load_matrix, parse_matrix
 from qlora_check.matrix.model import ExpectRule, Matrix
@@ -154,16 +157,45 @@ def run_matrix(
             raise QloraCheckError(f"{run_dir} already holds a run", tip=f"--resume {run_dir}, or another --out")
     baseline = _baseline(options, observer)
     shard = options.shard or _stored_shard(previous)
-    plan = build_plan(matrix, None if executor else host, shard)
-    planned = plan.cells
-    if options.cells is not None:
-        planned = _only_cells(planned, options.cells)
-    if not planned:
-        raise QloraCheckError("the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
-    if executor is not None:
-        planned = _executor_skips(planned, executor)
+    fresh_dir = not run_dir.exists()
+    early = None if executor else early_launcher(_may_run(matrix), RunWriter(run_dir).logs)
+    try:
+        plan = build_plan(matrix, None if executor else host, shard)
+        planned = plan.cells
+        if options.cells is not None:
+            planned = _only_cells(planned, options.cells)
+        if not planned:
+            raise QloraCheckError(
+                "the matrix expands to no cells" + (f" in shard {shard[0]}/{shard[1]}" if shard else "")
+            )
+        if executor is not None:
+            planned = _executor_skips(planned, executor)
+    except BaseException:
+        if early is not None:
+            early.close()
+            if fresh_dir and not (run_dir / "run.json").exists():  # only its log was written: leave no trace
+                shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     plan = replace(plan, cells=planned)
-    return _execute(options, matrix, plan, run_dir, previous, done, baseline, observer, host.cuda_devices, executor)
+    return _execute(
+        options, matrix, plan, run_dir, previous, done, baseline, observer, host.cuda_devices, executor, early
+    )
+
+
+def _may_run(matrix: Matrix) -> list[Cell]:
+    """A cell for each backend x quantizer x optimizer value the matrix names (axes and include entries): a
+    superset of what its runnable cells need preloaded, known before the plan is built."""
+
+    def values(name: str) -> list[Any]:
+        named = list(matrix.axes.get(name, [AXES[name].default]))
+        return named + [entry[name] for entry in matrix.include if name in entry and entry[name] not in named]
+
+    return [
+        Cell.from_values({"backend": backend, "quantizer": quantizer, "optimizer": optimizer})
+        for backend, quantizer, optimizer in itertools.product(
+            values("backend"), values("quantizer"), values("optimizer")
+        )
+    ]
 
 
 def _only_cells(planned: list[PlannedCell], cells: tuple[str, ...]) -> list[PlannedCell]:
@@ -232,6 +264,7 @@ def _execute(
     observer: Observer,
     cuda_devices: int,
     executor: Executor | None = None,
+    early: Launcher | None = None,
 ) -> RunOutcome:
     planned = plan.cells
     settings = matrix.settings
@@ -240,10 +273,21 @@ def _execute(
     retries = options.retries if options.retries is not None else settings.retries
     max_memory_mb = options.max_memory_mb or settings.max_memory_mb
     writer = RunWriter(run_dir)
-    writer.acquire()
+    try:
+        writer.acquire()
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     runnable = [entry.cell for entry in planned if entry.planned == RUN]
-    # Under an executor no cell runs here: a spawn launcher that never starts anything stands in.
-    launcher = choose_launcher(runnable, writer.logs) if executor is None else SpawnLauncher()
+    # Under an executor no cell runs here: a spawn launcher that never starts anything stands in. A fork server
+    # started before the plan serves when the plan agrees that forking is safe and there is something to run.
+    if early is not None and runnable and spawn_reason(runnable) is None:
+        launcher: Launcher = early
+    else:
+        if early is not None:
+            early.close()
+        launcher = choose_launcher(runnable, writer.logs) if executor is None else SpawnLauncher()
     history = previous_durations(options.root)
     known = active_issues(load_known_issues(), library_versions())
     recorder = _Recorder(writer, observer, matrix.expect, known, results=dict(done))

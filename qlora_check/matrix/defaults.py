@@ -22,12 +22,12 @@ LEGACY_DEFAULTS: dict[str, Any] = {"lr": 3e-3, "adapter_dtype": "param"}
 PARAM_DTYPE = {"fp16": "fp16", "bf16": "bf16", "bf16_buffers_autocast": "bf16"}  # others keep fp32 parameters
 WHOLE_WEIGHT_TYPES = ("full", "llama_pro")  # no adapter weights to keep in another dtype
 
-# Families of train types that share a learning rate (the sweep measured full, lora and qlora; they gave the
-# same choice for lora and qlora). llama_pro trains whole new blocks from an identity start: the full
-# family's rate (an extrapolation; the sweep did not run llama_pro).
+# Families of train types that share a learning rate (the sweep measured full, lora, qlora and llama_pro; lora
+# and qlora gave the same choice). llama_pro trains whole new blocks from an identity start and has its own
+# (torch only: MLX has no LLaMA-Pro).
 FAMILY_OF_TRAIN_TYPE = {
     "full": "full",
-    "llama_pro": "full",
+    "llama_pro": "llama_pro",
     "lora": "lora",
     "dora": "lora",
     "custom_lora": "lora",
@@ -52,6 +52,10 @@ AUTO_LR: dict[tuple[str, str], float] = {
     ("adadelta", "full"): 3.0,
     ("adadelta", "lora"): 1.0,
     ("adadelta", "qlora"): 1.0,
+    ("adamw", "llama_pro"): 1e-2,
+    ("adam", "llama_pro"): 1e-2,
+    ("sgd", "llama_pro"): 1.0,
+    ("adadelta", "llama_pro"): 3.0,
 }
 SWEEP_FILE = "benchmarks/results/lr_sweep.json"
 

@@ -49,7 +49,10 @@ class CellValues:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CellValues:
         """From a full, normalised value mapping (a `Cell`'s); unknown keys are an error."""
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        return cls(**{name: values[name] for name in _FIELD_NAMES})
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(CellValues))  # read once: `fields()` per cell showed in planning

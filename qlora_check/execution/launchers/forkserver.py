@@ -91,6 +91,18 @@ def choose_launcher(cells: list[Cell], log_dir: Path) -> Launcher:
     return ForkServerLauncher(modules, warmup, log_dir / "forkserver.log")
 
 
+def early_launcher(cells: list[Cell], log_dir: Path) -> ForkServerLauncher | None:
+    """A fork server started before the plan is built, so it preloads while a covering array is computed.
+
+    ``cells`` are what the run may need (a superset of its runnable cells); None where there are none or
+    forking may be unsafe, which only the plan can settle (`choose_launcher` decides then).
+    """
+    if not cells or spawn_reason(cells) is not None:
+        return None
+    modules, warmup = preload_for(cells)
+    return ForkServerLauncher(modules, warmup, log_dir / "forkserver.log")
+
+
 def fallback_notice(launcher: object) -> str | None:
     """A line for the user when a fork server had to give way to spawning (slower, same results)."""
     isolation = getattr(launcher, "isolation", "")
