@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 
-from qlora_check.execution.run import RunOptions
+from qlora_check.doctor.host_view import detect_host_capabilities
+from qlora_check.errors import QloraCheckError
+from qlora_check.execution.run import RunOptions, run_matrix
 from qlora_check.results.models import Status
 from tests.conftest import run_and_report, write_matrix
 
@@ -46,3 +49,19 @@ def test_serial_and_parallel_runs_agree(tmp_path: Path, reports_root: Path) -> N
         assert settings["isolation"] == "forkserver"
         assert all(r.engine.get("threads") == 1 for r in outcome.results.values() if r.status is Status.PASS)
         assert (outcome.run_dir / "logs" / "forkserver.log").exists()
+
+
+def _fork_servers() -> list[psutil.Process]:
+    children = psutil.Process().children(recursive=True)
+    return [child for child in children if "forkserver_server" in " ".join(child.cmdline())]
+
+
+def test_a_plan_that_fails_closes_the_early_fork_server_and_leaves_no_run_directory(tmp_path: Path) -> None:
+    # The server starts before the plan (it preloads while a covering array is computed); `--cells` naming an
+    # id the matrix does not have is found only after planning, with the server already running.
+    matrix = write_matrix(tmp_path, MATRIX)
+    out = tmp_path / "never"
+    with pytest.raises(QloraCheckError, match="--cells names 1 id"):
+        run_matrix(RunOptions(matrix, out=out, cells=("0123456789ab",)), host=detect_host_capabilities())
+    assert _fork_servers() == []
+    assert not out.exists()
