@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,23 @@ from qlora_check.reports.finish import finish_run
 
 REPO = Path(__file__).resolve().parent.parent
 MATRICES = REPO / "matrices"
+# What `pip install .` from a clean clone would not see: caches anywhere; VCS data and run outputs at the top
+# only (a pattern like "reports" applied at every level would also drop the package `qlora_check/reports`).
+_CACHES = shutil.ignore_patterns("__pycache__", ".*_cache", ".hypothesis", "*.egg-info")
+_TOP_LEVEL_OUTPUTS = {".git", "reports", "build", "dist", ".venv", "benchmarks", "test-artifacts", ".whl"}
+
+
+def copy_sources(destination: Path, *, symlinks: bool = True) -> Path:
+    """A copy of this checkout's sources at ``destination`` (for installing it as a user would)."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        ignored = set(_CACHES(directory, names))
+        if Path(directory).resolve() == REPO:
+            ignored |= _TOP_LEVEL_OUTPUTS & set(names)
+        return ignored
+
+    shutil.copytree(REPO, destination, symlinks=symlinks, ignore=ignore)
+    return destination
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _read_yaml(text: str) -> Any:
+    """One YAML document through the safe loader that refuses repeated keys."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_matrix(path: Path) -> Matrix:
     """Load and validate the matrix at ``path``."""
     try:
@@ -61,7 +70,7 @@ def load_matrix(path: Path) -> Matrix:
 def parse_matrix(text: str, *, source_name: str = "<matrix>", path: Path | None = None) -> Matrix:
     """Validate matrix YAML text."""
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
+        document = _read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

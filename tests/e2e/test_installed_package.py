@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MATRICES, REPO
+from tests.conftest import MATRICES, copy_sources
 
 pytestmark = pytest.mark.slow
 
-_NOT_SOURCES = shutil.ignore_patterns(
-    ".git", "reports", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".*_cache", ".venv", "benchmarks"
-)
 
 
 def _clean_env(venv: Path) -> dict[str, str]:
@@ -34,7 +30,7 @@ def _clean_env(venv: Path) -> dict[str, str]:
 
 def test_an_installed_copy_runs_the_bundled_smoke_matrix_from_anywhere(tmp_path: Path) -> None:
     source = tmp_path / "source"
-    shutil.copytree(REPO, source, symlinks=True, ignore=_NOT_SOURCES)
+    copy_sources(source)
     venv = tmp_path / "venv"
     # Without its own pip: the venv's interpreter then runs the system's pip and setuptools (a venv's bundled
     # setuptools can be too old to build this project offline), and installs into the venv all the same.

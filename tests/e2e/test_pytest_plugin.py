@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MATRICES, REPO, heavy_modules_imported_by, write_matrix
+from tests.conftest import MATRICES, REPO, copy_sources, heavy_modules_imported_by, write_matrix
 
 # One cell per outcome: pass, n/a, skip (no CUDA here, or a run where there is), xfail, fail.
 MATRIX = """\
@@ -36,7 +35,6 @@ settings:
   timeout: 300
 """
 PYTEST_OUTCOME = {"pass": "PASSED", "skip": "SKIPPED", "n/a": "SKIPPED", "xfail": "XFAIL", "fail": "FAILED"}
-COPY_IGNORE = (".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "reports", ".venv")
 SMOKE, EXAMPLES = MATRICES / "smoke.yaml", REPO / "examples" / "pytest"
 ITEM_LINE = re.compile(r"\b(PASSED|FAILED|SKIPPED|XFAIL|XPASS|ERROR)\s+(\S+)::([0-9a-f]{12})\b")
 
@@ -57,7 +55,7 @@ def _venv_with_qlora_check(directory: Path) -> Path:
     checkout `pip install`ed into it, not editable. The copy keeps the build out of the working tree; this
     interpreter's pip installs into the venv (``--python``) with its setuptools, so no index is needed."""
     source = directory.parent / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+    copy_sources(source, symlinks=False)
     venv = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(directory)]
     subprocess.run(venv, check=True, timeout=300)
     python = directory / "bin" / "python"

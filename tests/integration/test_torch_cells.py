@@ -29,10 +29,12 @@ def test_each_quantizer_family_really_quantizes_and_trains(
 ) -> None:
     result = run_cell(tmp_path, quantizer=quantizer, train_type=train_type)
     if quantizer.startswith("quanto") and train_type == "qlora":
-        # peft has no optimum-quanto layer: its merge loses the update (shipped known issue quanto-dora-merge-lost)
+        # peft has no optimum-quanto layer: its merge into the layer drops the update (shipped known issue
+        # quanto-dora-merge-lost); dequantize -> merge is exact
         checks = checks_by_name(result)
         assert [name for name, check in checks.items() if not check["passed"]] == ["merge"]
-        assert checks["merge"]["figures"]["max_abs_diff"] == pytest.approx(checks["merge"]["figures"]["adapter_effect"])
+        merge = checks["merge"]["figures"]
+        assert merge["in_place"]["from_base"] == 0.0 and merge["max_abs_diff"] <= merge["limit"]
     else:
         checks = assert_passed(result, "quantized", *ADAPTER_CHECKS)
     quantization = result["engine"]["quantization"]
