@@ -180,3 +180,13 @@ def test_the_preload_follows_the_planned_cells() -> None:
     assert {"torch", "peft", "bitsandbytes", "hqq"} <= set(quantized)
     assert "optimum.quanto" not in quantized and "mlx.core" not in quantized
     assert warmup == ["torch"]
+
+
+def test_a_server_never_asked_for_a_cell_is_stopped_without_waiting_for_its_preload(tmp_path: Path) -> None:
+    # An early server (started before the plan) that the plan did not need: still importing torch & co. It
+    # would read its stdin's EOF only after the preload; close() stops it at once instead (it has no children).
+    launcher = ForkServerLauncher(["torch", "transformers", "peft"], [], tmp_path / "forkserver.log")
+    launcher.close()
+    assert launcher.ready == {}  # it never reported ready
+    returncode = launcher._server.returncode
+    assert returncode is not None and returncode < 0  # ended by a signal, not by finishing its preload

@@ -321,6 +321,10 @@ class ForkServerLauncher(Launcher):
         shutil.rmtree(self._directory, ignore_errors=True)
 
     def _stop_server(self) -> None:
+        if self._usable is None and self._server.poll() is None:
+            # Never asked for a cell (an early server the plan did not need): it may still be preloading and
+            # would read the EOF below only after that. It has no children yet; stop it now.
+            kill_group(self._server)
         if self._server.stdin is not None and not self._server.stdin.closed:
             with contextlib.suppress(OSError):
                 self._server.stdin.close()  # EOF: the server kills its children and exits
