@@ -4,9 +4,11 @@ file, then a rename)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "QLORA_CHECK_CACHE_DIR"
 
@@ -44,3 +46,12 @@ def redirect_to_log(log_path: str | Path) -> None:
     os.dup2(log, 2)
     os.close(log)
     os.close(null)
+
+
+def read_result_file(path: Path) -> dict[str, Any] | None:
+    """A child's result file as a dict; None when missing, torn or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

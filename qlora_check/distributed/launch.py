@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from qlora_check.distributed.rank import RankSpec, run_rank
-from qlora_check.fileio import redirect_to_log
+from qlora_check.fileio import read_result_file, redirect_to_log
+from qlora_check.forking import fork_safety
 
 PR_SET_PDEATHSIG = 1
 # A spawned rank starts here: the worker's layer, which hands the rank its fault injector.
@@ -72,20 +73,6 @@ class LaunchOutcome:
     culprit: int | None = None  # the rank that failed first (or hung)
 
 
-def fork_is_safe() -> tuple[bool, str]:
-    """Whether this process may fork ranks: one thread, and CUDA not initialised here."""
-    try:
-        threads = len(os.listdir("/proc/self/task"))
-    except OSError:
-        threads = 1
-    if threads > 1:
-        return False, f"the worker has {threads} threads"
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_initialized():
-        return False, "CUDA is initialised in the worker"
-    return True, ""
-
-
 def launch_ranks(
     specs: list[RankSpec],
     timeout_s: float,
@@ -94,7 +81,7 @@ def launch_ranks(
     force_spawn: bool = False,
 ) -> LaunchOutcome:
     """Run one cell's ranks to their end (or the first failure, or ``timeout_s``); never leaves one running."""
-    safe, _ = fork_is_safe()
+    safe, _ = fork_safety("the worker")
     mode = "fork" if safe and not force_spawn else "spawn"
     started = time.monotonic()
     outcomes: dict[int, RankOutcome] = {}
@@ -114,7 +101,7 @@ def launch_ranks(
         for process in spawned:  # reaped here with waitpid: tell each Popen, so it does not warn it still runs
             process.returncode = outcomes[process.pid].returncode
     for spec, outcome in zip(specs, sorted(outcomes.values(), key=lambda o: o.rank), strict=True):
-        outcome.result = _read_json(spec.result_path())
+        outcome.result = read_result_file(spec.result_path())
         outcome.events = _read_events(spec.events_path())
         outcome.log_path = spec.directory / f"rank-{spec.rank}.log"
         _copy_log(outcome)
@@ -251,14 +238,6 @@ def _copy_log(outcome: RankOutcome) -> None:
     sys.stderr.write(f"----- rank {outcome.rank} (pid {outcome.pid}, exit {outcome.returncode}): {outcome.log_path}\n")
     sys.stderr.write(outcome.log_tail(200) + "\n")
     sys.stderr.flush()
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _read_events(path: Path) -> list[dict[str, Any]]:

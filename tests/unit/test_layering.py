@@ -19,7 +19,7 @@ LAYERS = [
     {"matrix"},
     {"quantizers"},
     {"registry", "results", "status_style", "torch_models"},
-    {"errors", "names", "fileio"},
+    {"errors", "names", "fileio", "forking"},
 ]
 
 

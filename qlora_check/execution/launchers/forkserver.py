@@ -30,12 +30,12 @@ from qlora_check.execution.launchers.process import (
     kill_group,
     log_tail,
     oom_killer_struck,
-    read_result_file,
     wait_capping_log,
 )
 from qlora_check.execution.launchers.spawn import SpawnLauncher
 from qlora_check.execution.launchers.types import LaunchRequest, RawOutcome
 from qlora_check.execution.limits import kernel_oom_kills
+from qlora_check.fileio import read_result_file
 from qlora_check.matrix.cell import Cell
 from qlora_check.quantizers import family_for_optimizer, family_of
 from qlora_check.results.store import utc_now

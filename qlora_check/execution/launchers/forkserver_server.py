@@ -35,15 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from qlora_check.fileio import redirect_to_log
+from qlora_check.forking import fork_safety
 from qlora_check.host import THREAD_VARIABLES
 
-
-def thread_count() -> int:
-    """This process' OS threads (Linux); 1 where it cannot be told."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 1
+WHO = "the fork server"
 
 
 def pin_threads() -> None:
@@ -97,17 +92,6 @@ def warm_up(engines: list[str]) -> None:
             run_spec(JobSpec(values=values, work_dir=str(work_dir), result_path=str(work_dir / "result.json")))
 
 
-def fork_safety() -> tuple[bool, str]:
-    """Whether forking children from this process is safe now, and why not."""
-    threads = thread_count()
-    if threads > 1:
-        return False, f"the fork server has {threads} threads (forking a multi-threaded process can hang the child)"
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_initialized():
-        return False, "CUDA is initialised in the fork server (a forked child cannot use it)"
-    return True, ""
-
-
 class Server:
     """The accept / fork / reap loop. Single-threaded: signals arrive through a wakeup pipe."""
 
@@ -142,7 +126,7 @@ class Server:
         connection.settimeout(10.0)
         try:
             request = json.loads(_read_line(connection))
-            safe, reason = fork_safety()
+            safe, reason = fork_safety(WHO)
             if not safe:
                 _send(connection, {"error": reason})
                 connection.close()
@@ -254,7 +238,7 @@ def main(argv: list[str]) -> int:
     warmup_s = time.perf_counter() - started
     gc.collect()
     gc.freeze()  # children's collections skip the preloaded objects: fewer copy-on-write page faults
-    safe, reason = fork_safety()
+    safe, reason = fork_safety(WHO)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(args.socket)
     listener.listen(64)

@@ -4,14 +4,13 @@ timeout, killing a whole process group, reading the result file a child wrote.""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from qlora_check.execution.limits import kernel_oom_kills
 from qlora_check.host import THREAD_VARIABLES
@@ -132,12 +131,3 @@ def kill_group(process: ProcessHandle) -> None:
         break
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)  # grandchildren that outlived the leader
-
-
-def read_result_file(path: Path) -> dict[str, Any] | None:
-    """A child's result file as a dict; None when missing, torn or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

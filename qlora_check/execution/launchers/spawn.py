@@ -13,10 +13,10 @@ from qlora_check.execution.launchers.process import (
     kill_group,
     log_tail,
     oom_killer_struck,
-    read_result_file,
     wait_capping_log,
 )
 from qlora_check.execution.limits import kernel_oom_kills
+from qlora_check.fileio import read_result_file
 from qlora_check.results.store import utc_now
 
 

@@ -19,11 +19,10 @@ from qlora_check.runners.readers.interface import (
     relative,
     to_float,
 )
-from qlora_check.runners.readers.text import console_lines
+from qlora_check.runners.readers.text import NUMBER, console_lines
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 _FRAME = re.compile(
-    rf"Epoch (?P<epoch>\d+), Loss (?P<loss>{_NUMBER})(?:, LR (?P<lr>{_NUMBER}))?:.*?\|\s*(?P<step>\d+)/(?P<total>\d+)"
+    rf"Epoch (?P<epoch>\d+), Loss (?P<loss>{NUMBER})(?:, LR (?P<lr>{NUMBER}))?:.*?\|\s*(?P<step>\d+)/(?P<total>\d+)"
 )
 
 

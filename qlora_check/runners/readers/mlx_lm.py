@@ -18,12 +18,11 @@ from qlora_check.runners.readers.interface import (
     relative,
     to_float,
 )
-from qlora_check.runners.readers.text import console_lines
+from qlora_check.runners.readers.text import NUMBER, console_lines
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
-_TABLE_ROW = re.compile(rf"^\s*(?P<step>\d+)\s+(?P<loss>{_NUMBER})\s+[▲▼=]?\s")
+_TABLE_ROW = re.compile(rf"^\s*(?P<step>\d+)\s+(?P<loss>{NUMBER})\s+[▲▼=]?\s")
 _OLD_LINE = re.compile(
-    rf"Iter (?P<step>\d+): Train loss (?P<loss>{_NUMBER})(?:, Learning Rate (?P<lr>{_NUMBER}))?", re.IGNORECASE
+    rf"Iter (?P<step>\d+): Train loss (?P<loss>{NUMBER})(?:, Learning Rate (?P<lr>{NUMBER}))?", re.IGNORECASE
 )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+# A number as trainers print it in their console lines: signed, decimal or exponent, or nan / inf.
+NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 # CSI sequences (colours, cursor moves) and OSC sequences: mlx-lm colours its table even with NO_COLOR=1.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
